@@ -1,0 +1,115 @@
+//! Errors returned by calls on an agent. Failures of a link are not errors of a call: they are
+//! reported as [`Event::LinkDown`](crate::Event::LinkDown).
+//!
+//! This module owns the error types and their messages only.
+
+use std::fmt;
+use std::io;
+
+/// Why `send_message` refused a message. Nothing already accepted is affected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The name is not reachable and `Options::queue_messages` is off.
+    Unreachable {
+        /// The destination.
+        to: String,
+    },
+    /// The destination already has `Options::max_queued_per_destination` messages waiting.
+    QueueFull {
+        /// The destination.
+        to: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The framed message would be longer than `Options::max_frame_len`.
+    TooLarge {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// The destination is not a valid agent name (empty, or over 255 bytes).
+    InvalidName {
+        /// The length of the name given.
+        len: usize,
+    },
+    /// The body could not be turned into JSON.
+    Serialize(String),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Unreachable { to } => write!(
+                f,
+                "\"{to}\" is not reachable and queueing is off (Options::queue_messages)"
+            ),
+            SendError::QueueFull { to, limit } => write!(
+                f,
+                "{limit} messages for \"{to}\" are already waiting (Options::max_queued_per_destination); \
+                 poll the agent until some are sent or confirmed, then retry"
+            ),
+            SendError::TooLarge { len, max } => write!(
+                f,
+                "message of {len} bytes exceeds the frame limit of {max} bytes (Options::max_frame_len)"
+            ),
+            SendError::InvalidName { len: 0 } => f.write_str("destination name is empty"),
+            SendError::InvalidName { len } => {
+                write!(
+                    f,
+                    "destination name is {len} bytes long (names are at most 255 bytes)"
+                )
+            }
+            SendError::Serialize(e) => write!(f, "message body cannot be serialized to JSON: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Errors of agent calls other than sending.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket or poll operation failed.
+    Io(io::Error),
+    /// The agent's own name breaks the naming rules (empty, or over 255 bytes).
+    InvalidName {
+        /// The length of the name given.
+        len: usize,
+    },
+    /// `disconnect` named a peer that is not directly linked, or a connect number never issued.
+    NotFound(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "{e}"),
+            Error::InvalidName { len: 0 } => f.write_str("agent name is empty"),
+            Error::InvalidName { len } => {
+                write!(
+                    f,
+                    "agent name is {len} bytes long (names are at most 255 bytes)"
+                )
+            }
+            Error::NotFound(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}

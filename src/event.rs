@@ -1,0 +1,233 @@
+//! [`Event`]: what an agent reports to its caller, and the types events carry.
+//!
+//! This module owns the event vocabulary only; the core decides when each event happens.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::frame::FrameError;
+use crate::wire::WireError;
+use crate::{ConnectId, LinkId};
+
+/// Something that happened, drained with `Agent::next_event` / `Agent::events`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `name` became reachable, directly or through other agents (the original's `meet`).
+    Meet {
+        /// The agent now reachable.
+        name: String,
+    },
+    /// `name` is no longer reachable by any way (the original's `loose`).
+    Lose {
+        /// The agent no longer reachable.
+        name: String,
+    },
+    /// A message for this agent (the original's `message(msg, from, to, directlyFrom)`).
+    Message {
+        /// The agent that sent it.
+        from: String,
+        /// This agent's name.
+        to: String,
+        /// The direct peer it arrived from (the sender itself, or the last relay).
+        via: String,
+        /// The message, as raw JSON.
+        body: Body,
+    },
+    /// A direct link completed its hello.
+    LinkUp {
+        /// The link.
+        link: LinkId,
+        /// The peer's name.
+        peer: String,
+        /// `true` if the peer dialled this agent.
+        inbound: bool,
+        /// The protocol version spoken on the link.
+        version: u8,
+    },
+    /// A direct link closed. When `reason.is_error()`, the link was closed because of what the
+    /// peer sent or did (or failed to do); every other link carries on.
+    LinkDown {
+        /// The link.
+        link: LinkId,
+        /// The peer's name, if it had said hello.
+        peer: Option<String>,
+        /// Why.
+        reason: LinkDownReason,
+    },
+    /// A connection attempt made by `connect` failed.
+    ConnectFailed {
+        /// Which `connect` call.
+        connect: ConnectId,
+        /// What the operating system said.
+        error: String,
+        /// When the next attempt is due, if one is.
+        retry_in: Option<Duration>,
+    },
+    /// A message passed through this agent on its way (only with `Options::trace_relays`).
+    Relayed {
+        /// The agent that sent it.
+        from: String,
+        /// The agent it is for.
+        to: String,
+        /// The direct peer it came from.
+        prev: String,
+        /// The direct peer it left to.
+        next: String,
+    },
+}
+
+/// Why a link closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkDownReason {
+    /// The peer closed the connection.
+    PeerClosed,
+    /// This agent closed it: `disconnect` was called, or the agent is shutting down.
+    Disconnected,
+    /// The peer is already linked to this agent by another connection, which stays.
+    Duplicate {
+        /// The peer's name.
+        name: String,
+    },
+    /// The peer said hello with this agent's own name.
+    OwnName,
+    /// No hello arrived within `Options::hello_timeout`.
+    HelloTimeout,
+    /// Nothing arrived within `Options::ping_timeout` of a ping.
+    PingTimeout,
+    /// Too many connections had not said hello yet (`Options::max_pending_links`).
+    TooManyPending {
+        /// The limit.
+        max: usize,
+    },
+    /// The peer announced more names than `Options::max_known_names` allows.
+    TooManyNames {
+        /// The limit.
+        max: usize,
+    },
+    /// The byte stream could not be framed.
+    Frame(FrameError),
+    /// A frame was not a valid protocol message.
+    Wire(WireError),
+    /// The connection failed.
+    Io {
+        /// The kind of failure.
+        kind: std::io::ErrorKind,
+        /// The operating system's description.
+        message: String,
+    },
+}
+
+impl LinkDownReason {
+    /// Whether the link closed because something went wrong (rather than on purpose or by a
+    /// clean close from the peer).
+    pub fn is_error(&self) -> bool {
+        !matches!(
+            self,
+            LinkDownReason::PeerClosed
+                | LinkDownReason::Disconnected
+                | LinkDownReason::Duplicate { .. }
+        )
+    }
+
+    /// Builds the reason for an I/O error.
+    pub fn io(e: &std::io::Error) -> LinkDownReason {
+        LinkDownReason::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for LinkDownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkDownReason::PeerClosed => f.write_str("the peer closed the connection"),
+            LinkDownReason::Disconnected => f.write_str("closed by this agent"),
+            LinkDownReason::Duplicate { name } => {
+                write!(
+                    f,
+                    "already linked to \"{name}\" by another connection, which stays"
+                )
+            }
+            LinkDownReason::OwnName => f.write_str("the peer claims this agent's own name"),
+            LinkDownReason::HelloTimeout => {
+                f.write_str("no hello within the hello timeout (Options::hello_timeout)")
+            }
+            LinkDownReason::PingTimeout => {
+                f.write_str("no answer to a ping within the ping timeout (Options::ping_timeout)")
+            }
+            LinkDownReason::TooManyPending { max } => write!(
+                f,
+                "more than {max} connections waiting for their hello (Options::max_pending_links)"
+            ),
+            LinkDownReason::TooManyNames { max } => write!(
+                f,
+                "the peer announced more names than this agent tracks ({max}, Options::max_known_names)"
+            ),
+            LinkDownReason::Frame(e) => write!(f, "bad framing: {e}"),
+            LinkDownReason::Wire(e) => write!(f, "bad frame: {e}"),
+            LinkDownReason::Io { message, .. } => write!(f, "connection error: {message}"),
+        }
+    }
+}
+
+/// A message body: raw JSON, decoded only when asked.
+#[derive(Clone)]
+pub struct Body(Box<RawValue>);
+
+impl Body {
+    /// Wraps raw JSON.
+    pub fn new(raw: Box<RawValue>) -> Body {
+        Body(raw)
+    }
+
+    /// The JSON text, exactly as it travelled.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The body as raw JSON.
+    pub fn raw(&self) -> &RawValue {
+        &self.0
+    }
+
+    /// Decodes the body into `T`.
+    ///
+    /// ```
+    /// # use serde_json::value::RawValue;
+    /// let body = secretagent::Body::new(RawValue::from_string(r#"{"n":7}"#.into()).unwrap());
+    /// let v: serde_json::Value = body.parse().unwrap();
+    /// assert_eq!(v["n"], 7);
+    /// ```
+    pub fn parse<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// Takes the raw JSON out.
+    pub fn into_raw(self) -> Box<RawValue> {
+        self.0
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.get())
+    }
+}
+
+impl fmt::Display for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.get())
+    }
+}

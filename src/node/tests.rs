@@ -1,0 +1,556 @@
+//! Script tests of the core: hand-written frames in, exact frames and events out, virtual time.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::frame;
+
+struct Script {
+    node: Node,
+    t0: Instant,
+    now: Duration,
+}
+
+impl Script {
+    fn new(name: &str) -> Script {
+        Script::with(name, Options::default())
+    }
+
+    fn with(name: &str, opts: Options) -> Script {
+        let t0 = Instant::now();
+        Script {
+            node: Node::new(name, opts, 7, t0).unwrap(),
+            t0,
+            now: Duration::ZERO,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.t0 + self.now
+    }
+
+    fn up(&mut self, link: usize, origin: LinkOrigin) {
+        let now = self.now();
+        self.node.handle_link_up(LinkId(link), origin, now);
+    }
+
+    fn recv(&mut self, link: usize, json: &str) {
+        let mut bytes = Vec::new();
+        frame::encode(&mut bytes, json.as_bytes());
+        let now = self.now();
+        self.node.handle_bytes(LinkId(link), &bytes, now);
+    }
+
+    /// Everything written on `link` since the last call, as frame payloads.
+    fn sent(&mut self, link: usize) -> Vec<String> {
+        let bytes = self.node.outbound(LinkId(link)).to_vec();
+        let now = self.now();
+        self.node.consume_outbound(LinkId(link), bytes.len(), now);
+        let mut dec = frame::FrameDecoder::new(u32::MAX);
+        let mut out = Vec::new();
+        dec.feed(&bytes, |f| {
+            out.push(String::from_utf8(f.to_vec()).unwrap());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.node.poll_event()).collect()
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.node.poll_action()).collect()
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        let now = self.now();
+        self.node.handle_timeout(now);
+    }
+
+    /// An accepted link from `peer`, hello done.
+    fn accept_peer(&mut self, link: usize, peer: &str, iknow: &[&str]) {
+        self.up(link, LinkOrigin::Accepted);
+        let iknow = serde_json::to_string(iknow).unwrap();
+        self.recv(
+            link,
+            &format!(r#"{{"c":"hi!","mynameis":"{peer}","iknow":{iknow}}}"#),
+        );
+    }
+}
+
+fn meet(n: &str) -> Event {
+    Event::Meet { name: n.into() }
+}
+
+fn lose(n: &str) -> Event {
+    Event::Lose { name: n.into() }
+}
+
+#[test]
+fn dialler_says_hello_first_with_what_it_knows() {
+    let mut s = Script::new("Ames");
+    let c = s.node.connect();
+    assert_eq!(s.actions(), vec![Action::Dial(c)]);
+    s.up(0, LinkOrigin::Dialed(c));
+    assert_eq!(
+        s.sent(0),
+        vec![r#"{"c":"hi!","mynameis":"Ames","iknow":[]}"#]
+    );
+    s.recv(0, r#"{"a":"hi!","mynameis":"Wolf","iknow":[]}"#);
+    assert_eq!(
+        s.events(),
+        vec![
+            Event::LinkUp {
+                link: LinkId(0),
+                peer: "Wolf".into(),
+                inbound: false,
+                version: 1
+            },
+            meet("Wolf")
+        ]
+    );
+    // Nothing more to say to Wolf: it knows nothing new from us.
+    assert!(s.sent(0).is_empty());
+    assert_eq!(
+        s.node.route("Wolf"),
+        Some(Route {
+            link: LinkId(0),
+            hops: Some(1)
+        })
+    );
+}
+
+#[test]
+fn accepting_side_answers_and_announces_the_newcomer_to_the_others() {
+    let mut s = Script::new("Ames");
+    s.accept_peer(0, "Wolf", &[]);
+    assert_eq!(
+        s.sent(0),
+        vec![r#"{"a":"hi!","mynameis":"Ames","iknow":[]}"#]
+    );
+    s.accept_peer(1, "Rosenberg", &[]);
+    // The answer lists what Ames knew before Rosenberg; Wolf hears of Rosenberg, and Rosenberg
+    // of Wolf is already in its answer.
+    assert_eq!(
+        s.sent(1),
+        vec![r#"{"a":"hi!","mynameis":"Ames","iknow":["Wolf"]}"#]
+    );
+    assert_eq!(s.sent(0), vec![r#"{"c":"imcon4","who":["Rosenberg"]}"#]);
+    let ev = s.events();
+    assert!(
+        ev.contains(&meet("Wolf")) && ev.contains(&meet("Rosenberg")),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn names_are_never_told_back_to_their_source_nor_a_peer_its_own_name() {
+    let mut s = Script::new("Ames");
+    s.accept_peer(0, "Wolf", &["Rosenberg", "Ames", "Wolf"]);
+    s.sent(0);
+    // Rosenberg is reached through Wolf: Wolf must not hear of it from us.
+    assert_eq!(
+        s.node.route("Rosenberg"),
+        Some(Route {
+            link: LinkId(0),
+            hops: None
+        })
+    );
+    s.accept_peer(1, "Fuchs", &[]);
+    assert_eq!(
+        s.sent(1),
+        vec![r#"{"a":"hi!","mynameis":"Ames","iknow":["Rosenberg","Wolf"]}"#]
+    );
+    assert_eq!(s.sent(0), vec![r#"{"c":"imcon4","who":["Fuchs"]}"#]);
+    // Fuchs announces a name: Wolf hears it, Fuchs does not.
+    s.recv(1, r#"{"c":"imcon4","who":["Gold"]}"#);
+    assert_eq!(s.sent(0), vec![r#"{"c":"imcon4","who":["Gold"]}"#]);
+    assert!(s.sent(1).is_empty());
+}
+
+#[test]
+fn ping_is_answered_before_and_after_hello() {
+    let mut s = Script::new("Wolf");
+    s.up(3, LinkOrigin::Accepted);
+    s.recv(3, r#"{"c":"ping"}"#);
+    assert_eq!(s.sent(3), vec![r#"{"a":"ping"}"#]);
+    s.recv(3, r#"{"c":"hi!","mynameis":"Ames","iknow":[]}"#);
+    s.sent(3);
+    s.recv(3, r#"{"c":"ping"}"#);
+    assert_eq!(s.sent(3), vec![r#"{"a":"ping"}"#]);
+}
+
+#[test]
+fn silence_brings_a_ping_and_no_answer_closes_the_link() {
+    let mut s = Script::new("Wolf");
+    s.accept_peer(0, "Ames", &[]);
+    s.sent(0);
+    s.events();
+    s.advance(4999);
+    assert!(s.sent(0).is_empty());
+    s.advance(1);
+    assert_eq!(s.sent(0), vec![r#"{"c":"ping"}"#]);
+    s.advance(1499);
+    assert!(s.events().is_empty());
+    s.advance(1);
+    assert_eq!(
+        s.events(),
+        vec![
+            Event::LinkDown {
+                link: LinkId(0),
+                peer: Some("Ames".into()),
+                reason: LinkDownReason::PingTimeout
+            },
+            lose("Ames")
+        ]
+    );
+    assert!(matches!(
+        s.actions()[..],
+        [Action::Close {
+            link: LinkId(0),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn any_frame_counts_as_a_sign_of_life() {
+    let mut s = Script::new("Wolf");
+    s.accept_peer(0, "Ames", &[]);
+    s.sent(0);
+    s.advance(5000);
+    assert_eq!(s.sent(0), vec![r#"{"c":"ping"}"#]);
+    s.advance(700);
+    s.recv(0, r#"{"a":"ping"}"#);
+    s.advance(10_000);
+    // Pinged again after a new silence, never closed.
+    assert!(
+        !s.events()
+            .iter()
+            .any(|e| matches!(e, Event::LinkDown { .. }))
+    );
+    assert!(s.node.has_link(LinkId(0)));
+}
+
+#[test]
+fn a_connection_that_never_says_hello_is_closed() {
+    let mut s = Script::new("Wolf");
+    s.up(0, LinkOrigin::Accepted);
+    s.advance(4999);
+    assert!(s.node.has_link(LinkId(0)));
+    s.advance(1);
+    assert!(!s.node.has_link(LinkId(0)));
+    assert_eq!(
+        s.events(),
+        vec![Event::LinkDown {
+            link: LinkId(0),
+            peer: None,
+            reason: LinkDownReason::HelloTimeout
+        }]
+    );
+    assert_eq!(s.node.stats().pending_links, 0);
+}
+
+#[test]
+fn a_msg_for_another_name_is_relayed_untouched() {
+    let mut s = Script::new("Ames");
+    s.accept_peer(0, "Wolf", &[]);
+    s.accept_peer(1, "Rosenberg", &[]);
+    s.sent(0);
+    s.sent(1);
+    let msg = r#"{"c":"msg","f":"Wolf","t":"Rosenberg","m":{"subject":"Meeting","content":"Understood. I'll be there."}}"#;
+    s.recv(0, msg);
+    assert_eq!(s.sent(1), vec![msg]);
+    assert_eq!(s.node.stats().relayed, 1);
+}
+
+#[test]
+fn a_msg_for_me_is_an_event_with_the_direct_sender() {
+    let mut s = Script::new("Rosenberg");
+    s.accept_peer(0, "Ames", &["Wolf"]);
+    s.events();
+    s.recv(0, r#"{"c":"msg","f":"Wolf","t":"Rosenberg","m":[1,"x"]}"#);
+    let ev = s.events();
+    let [
+        Event::Message {
+            from,
+            to,
+            via,
+            body,
+        },
+    ] = &ev[..]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        (&**from, &**to, &**via, body.get()),
+        ("Wolf", "Rosenberg", "Ames", r#"[1,"x"]"#)
+    );
+}
+
+#[test]
+fn messages_for_an_unknown_name_wait_until_it_is_met() {
+    let mut s = Script::new("Wolf");
+    let body = RawValue::from_string("{\"n\":1}".into()).unwrap();
+    let now = s.now();
+    s.node.send_message("Rosenberg", &body, now).unwrap();
+    s.node.send_message("Rosenberg", &body, now).unwrap();
+    assert_eq!(s.node.queued_for("Rosenberg"), 2);
+    s.accept_peer(0, "Ames", &[]);
+    s.sent(0);
+    s.recv(0, r#"{"c":"imcon4","who":["Rosenberg"]}"#);
+    let m = r#"{"c":"msg","f":"Wolf","t":"Rosenberg","m":{"n":1}}"#;
+    assert_eq!(s.sent(0), vec![m, m]);
+    assert_eq!(s.node.stats().queued_messages, 0);
+}
+
+#[test]
+fn without_queueing_an_unknown_name_is_an_error() {
+    let opts = Options {
+        queue_messages: false,
+        ..Options::default()
+    };
+    let mut s = Script::with("Wolf", opts);
+    let now = s.now();
+    let err = s
+        .node
+        .send_message("Nobody", RawValue::NULL, now)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SendError::Unreachable {
+            to: "Nobody".into()
+        }
+    );
+}
+
+#[test]
+fn the_queue_limit_holds_and_keeps_what_it_has() {
+    let opts = Options {
+        max_queued_per_destination: 3,
+        ..Options::default()
+    };
+    let mut s = Script::with("Wolf", opts);
+    let now = s.now();
+    for _ in 0..3 {
+        s.node.send_message("X", RawValue::NULL, now).unwrap();
+    }
+    assert_eq!(
+        s.node.send_message("X", RawValue::NULL, now),
+        Err(SendError::QueueFull {
+            to: "X".into(),
+            limit: 3
+        })
+    );
+    assert_eq!(s.node.queued_for("X"), 3);
+}
+
+#[test]
+fn losing_the_last_way_withdraws_the_name() {
+    let mut s = Script::new("Ames");
+    s.accept_peer(0, "Wolf", &[]);
+    s.accept_peer(1, "Rosenberg", &["Gold"]);
+    s.sent(0);
+    s.sent(1);
+    s.events();
+    let now = s.now();
+    s.node
+        .handle_link_down(LinkId(1), LinkDownReason::PeerClosed, now);
+    let ev = s.events();
+    assert!(
+        ev.contains(&lose("Rosenberg")) && ev.contains(&lose("Gold")),
+        "{ev:?}"
+    );
+    assert_eq!(
+        s.sent(0),
+        vec![r#"{"c":"im!con4","who":["Rosenberg","Gold"]}"#]
+    );
+}
+
+#[test]
+fn a_route_through_a_peer_is_withdrawn_from_that_peer_and_told_to_it_again_when_it_changes() {
+    // Ames reaches C directly and through Wolf. When the direct link goes, its only way is
+    // Wolf: Wolf must hear that Ames is no longer a way to C (no two-agent loop).
+    let mut s = Script::new("Ames");
+    s.accept_peer(0, "Wolf", &[]);
+    s.accept_peer(1, "C", &[]);
+    s.recv(0, r#"{"c":"imcon4","who":["C"]}"#);
+    s.sent(0);
+    s.sent(1);
+    let now = s.now();
+    s.node
+        .handle_link_down(LinkId(1), LinkDownReason::PeerClosed, now);
+    assert_eq!(
+        s.node.route("C"),
+        Some(Route {
+            link: LinkId(0),
+            hops: None
+        })
+    );
+    assert_eq!(s.sent(0), vec![r#"{"c":"im!con4","who":["C"]}"#]);
+    assert!(!s.events().contains(&lose("C")));
+}
+
+#[test]
+fn hello_with_my_own_name_or_a_linked_name_is_refused() {
+    let mut s = Script::new("Wolf");
+    s.up(0, LinkOrigin::Accepted);
+    s.recv(0, r#"{"c":"hi!","mynameis":"Wolf","iknow":[]}"#);
+    assert!(!s.node.has_link(LinkId(0)));
+    s.accept_peer(1, "Ames", &[]);
+    s.sent(1);
+    s.events();
+    s.up(2, LinkOrigin::Accepted);
+    s.recv(2, r#"{"c":"hi!","mynameis":"Ames","iknow":[]}"#);
+    assert!(!s.node.has_link(LinkId(2)));
+    assert!(s.node.has_link(LinkId(1)), "the existing link stays");
+    let ev = s.events();
+    assert_eq!(
+        ev,
+        vec![Event::LinkDown {
+            link: LinkId(2),
+            peer: None,
+            reason: LinkDownReason::Duplicate {
+                name: "Ames".into()
+            }
+        }]
+    );
+    // The refused dialler is answered first, so it learns whom it reached.
+    let closes = s.actions();
+    let Action::Close { flush, .. } = closes.last().unwrap() else {
+        panic!()
+    };
+    assert_eq!(&flush[4..], br#"{"a":"hi!","mynameis":"Wolf","iknow":[]}"#);
+}
+
+#[test]
+fn a_dropped_dialled_link_is_redialled_after_the_interval_but_not_after_disconnect() {
+    let mut s = Script::new("Ames");
+    let c = s.node.connect();
+    s.actions();
+    s.up(0, LinkOrigin::Dialed(c));
+    s.recv(0, r#"{"a":"hi!","mynameis":"Wolf","iknow":[]}"#);
+    let now = s.now();
+    s.node
+        .handle_link_down(LinkId(0), LinkDownReason::PeerClosed, now);
+    s.advance(999);
+    assert!(s.actions().is_empty());
+    s.advance(1);
+    assert_eq!(s.actions(), vec![Action::Dial(c)]);
+    s.up(0, LinkOrigin::Dialed(c));
+    s.recv(0, r#"{"a":"hi!","mynameis":"Wolf","iknow":[]}"#);
+    s.node.disconnect_name("Wolf", now).unwrap();
+    assert!(matches!(s.actions()[..], [Action::Close { .. }]));
+    s.advance(10_000);
+    assert!(s.actions().is_empty());
+    assert!(s.node.disconnect_name("Wolf", now).is_err());
+}
+
+#[test]
+fn a_failed_dial_is_retried_and_reported() {
+    let mut s = Script::new("Ames");
+    let c = s.node.connect();
+    s.actions();
+    let now = s.now();
+    s.node.handle_connect_failed(c, "refused".into(), now);
+    assert_eq!(
+        s.events(),
+        vec![Event::ConnectFailed {
+            connect: c,
+            error: "refused".into(),
+            retry_in: Some(Duration::from_millis(1000))
+        }]
+    );
+    s.advance(1000);
+    assert_eq!(s.actions(), vec![Action::Dial(c)]);
+    s.node.disconnect_connect(c, now).unwrap();
+    s.node.handle_connect_failed(c, "refused".into(), now);
+    s.advance(5000);
+    assert!(s.actions().is_empty());
+}
+
+#[test]
+fn a_dialler_that_reaches_an_already_linked_name_backs_off_until_that_link_goes() {
+    let mut s = Script::new("Ames");
+    s.accept_peer(0, "Wolf", &[]);
+    let c = s.node.connect();
+    s.actions();
+    s.up(1, LinkOrigin::Dialed(c));
+    s.recv(1, r#"{"a":"hi!","mynameis":"Wolf","iknow":[]}"#);
+    assert!(!s.node.has_link(LinkId(1)));
+    s.advance(60_000);
+    assert!(!s.actions().iter().any(|a| matches!(a, Action::Dial(_))));
+    let now = s.now();
+    s.node
+        .handle_link_down(LinkId(0), LinkDownReason::PeerClosed, now);
+    s.advance(1500);
+    assert_eq!(s.actions(), vec![Action::Dial(c)]);
+}
+
+#[test]
+fn garbage_closes_only_that_link() {
+    let mut s = Script::new("Ames");
+    s.accept_peer(0, "Wolf", &[]);
+    s.accept_peer(1, "Rosenberg", &[]);
+    s.events();
+    let now = s.now();
+    s.node
+        .handle_bytes(LinkId(1), &[0, 0, 0, 3, b'{', b'{', b'{'], now);
+    let ev = s.events();
+    assert!(
+        matches!(
+            &ev[0],
+            Event::LinkDown {
+                link: LinkId(1),
+                reason: LinkDownReason::Wire(_),
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    assert!(s.node.has_link(LinkId(0)));
+    s.node
+        .handle_bytes(LinkId(0), &[0x7f, 0xff, 0xff, 0xff, 1], now);
+    let ev = s.events();
+    assert!(
+        matches!(
+            &ev[0],
+            Event::LinkDown {
+                reason: LinkDownReason::Frame(_),
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn too_many_pending_connections_are_turned_away() {
+    let opts = Options {
+        max_pending_links: 2,
+        ..Options::default()
+    };
+    let mut s = Script::with("Wolf", opts);
+    s.up(0, LinkOrigin::Accepted);
+    s.up(1, LinkOrigin::Accepted);
+    s.up(2, LinkOrigin::Accepted);
+    assert!(!s.node.has_link(LinkId(2)));
+    assert_eq!(s.node.stats().pending_links, 2);
+    s.recv(0, r#"{"c":"hi!","mynameis":"Ames","iknow":[]}"#);
+    s.up(2, LinkOrigin::Accepted);
+    assert!(s.node.has_link(LinkId(2)));
+}
+
+#[test]
+fn a_message_to_myself_is_delivered_at_once() {
+    let mut s = Script::new("Wolf");
+    let now = s.now();
+    s.node.send_message("Wolf", RawValue::NULL, now).unwrap();
+    let ev = s.events();
+    assert!(
+        matches!(&ev[..], [Event::Message { from, via, .. }] if from == "Wolf" && via == "Wolf")
+    );
+}

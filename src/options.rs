@@ -1,0 +1,93 @@
+//! [`Options`]: every tunable of an agent, with the original's defaults where it had one.
+//!
+//! This module owns configuration values and their documentation only.
+
+use std::time::Duration;
+
+/// Settings of an agent. Start from [`Options::default()`] and change fields:
+///
+/// ```
+/// use std::time::Duration;
+/// let mut opts = secretagent::Options::default();
+/// opts.ping_after = Duration::from_millis(200);
+/// opts.ping_timeout = Duration::from_millis(300);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Re-dial a connection made with `connect` when it fails or drops (never one dropped with
+    /// `disconnect`). Default `true` (the original's `autoReconnect`).
+    pub auto_reconnect: bool,
+    /// Wait between reconnection attempts. Default 1000 ms (`autoReconnectInterval`).
+    pub auto_reconnect_interval: Duration,
+    /// Keep messages for names not reachable yet, and send them once the name is met. When
+    /// `false`, sending to an unreachable name is an error. Default `true` (`queueMessages`).
+    pub queue_messages: bool,
+    /// After a ping, how long a peer has to show a sign of life before its link is closed.
+    /// Default 1500 ms (`pingTimeout`).
+    pub ping_timeout: Duration,
+    /// Silence from a direct peer after which it is pinged. Zero disables keepalive.
+    /// Default 5000 ms (`pingAfter`).
+    pub ping_after: Duration,
+    /// Longest frame payload accepted from a peer, in bytes; a longer one closes that link.
+    /// Also the largest message this agent sends. Default 16 MiB.
+    pub max_frame_len: u32,
+    /// A connection that has not said hello within this time is closed. Default 5 s.
+    pub hello_timeout: Duration,
+    /// Messages kept per destination (queued, or in flight awaiting confirmation); past it,
+    /// sending to that name is an error and nothing already accepted is dropped.
+    /// Default 10 000.
+    pub max_queued_per_destination: usize,
+    /// Names this agent will track; announcements past it close the announcing link.
+    /// Default 100 000.
+    pub max_known_names: usize,
+    /// Connections allowed to be open without having said hello; more are closed on arrival.
+    /// Default 64.
+    pub max_pending_links: usize,
+    /// Bytes waiting to be written on one link above which new messages wait in their queue
+    /// (own messages) or are dropped (relayed ones). Control frames are never held back.
+    /// Default 1 MiB.
+    pub max_link_buffer: usize,
+    /// Hops a message may travel: a relay drops a message that has already made this many
+    /// (counted on v2 links; v1 frames carry no count). Default 32.
+    pub max_hops: u8,
+    /// Report every message relayed through this agent as [`Event::Relayed`](crate::Event::Relayed).
+    /// Off by default; meant for debugging and demonstrations.
+    pub trace_relays: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            auto_reconnect: true,
+            auto_reconnect_interval: Duration::from_millis(1000),
+            queue_messages: true,
+            ping_timeout: Duration::from_millis(1500),
+            ping_after: Duration::from_millis(5000),
+            max_frame_len: 16 * 1024 * 1024,
+            hello_timeout: Duration::from_secs(5),
+            max_queued_per_destination: 10_000,
+            max_known_names: 100_000,
+            max_pending_links: 64,
+            max_link_buffer: 1024 * 1024,
+            max_hops: 32,
+            trace_relays: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn defaults_are_the_originals() {
+        let o = super::Options::default();
+        assert!(o.auto_reconnect);
+        assert_eq!(o.auto_reconnect_interval.as_millis(), 1000);
+        assert!(o.queue_messages);
+        assert_eq!(o.ping_timeout.as_millis(), 1500);
+        assert_eq!(o.ping_after.as_millis(), 5000);
+        assert_eq!(o.max_frame_len, 16 << 20);
+        assert_eq!(o.hello_timeout.as_secs(), 5);
+        assert_eq!(o.max_queued_per_destination, 10_000);
+    }
+}

@@ -1,0 +1,810 @@
+//! Protocol messages: parsing one frame's JSON payload into a [`Wire`] value, and emitting
+//! frames with exactly the bytes the original Node agents produce.
+//!
+//! This module owns the JSON shapes of the protocol and nothing else: it never sees a socket,
+//! a link or a clock, and it makes no routing decision.
+//!
+//! Parsing borrows from the frame: names are `Cow<str>` (borrowed unless they hold escapes) and a
+//! message body stays a `&RawValue` that is never decoded, so a relay can forward it untouched.
+//! Every peer-supplied list is read against a caller-given cap, so an announcement of a million
+//! names is refused without first building a million-entry vector.
+//!
+//! Unknown commands and unknown fields are ignored (that is what makes the v2 extensions safe
+//! next to original agents); a known command with a missing or mistyped field is an error.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use crate::frame;
+
+/// Longest agent name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// A parsed protocol frame. Borrowed from the frame's bytes.
+#[derive(Debug, PartialEq)]
+pub enum Wire<'a> {
+    /// `{"c":"hi!",...}` from the dialling side, or `{"a":"hi!",...}` (the answer) back.
+    Hello(Hello<'a>),
+    /// `{"c":"ping"}`: the peer asks for a sign of life.
+    Ping,
+    /// `{"a":"ping"}`: the answer to a ping.
+    Pong,
+    /// `{"c":"imcon4","who":[...]}` (`add`) or `{"c":"im!con4","who":[...]}` (withdraw).
+    Reach {
+        /// `true` for `imcon4`, `false` for `im!con4`.
+        add: bool,
+        /// The names concerned.
+        who: Vec<Cow<'a, str>>,
+    },
+    /// `{"c":"msg","f":FROM,"t":TO,"m":BODY}`.
+    Msg(Msg<'a>),
+    /// A command or answer this version does not know; ignored by design.
+    Unknown,
+}
+
+impl PartialEq for Msg<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.from == other.from
+            && self.to == other.to
+            && self.body.get() == other.body.get()
+            && self.hops == other.hops
+    }
+}
+
+/// The hello, in either direction.
+#[derive(Debug, PartialEq)]
+pub struct Hello<'a> {
+    /// `true` for the accepting side's answer (`"a":"hi!"`).
+    pub answer: bool,
+    /// `mynameis`.
+    pub name: Cow<'a, str>,
+    /// `iknow`: names the sender can reach. Absent is read as empty.
+    pub iknow: Vec<Cow<'a, str>>,
+    /// `v`: the highest protocol version the sender speaks; 1 when absent.
+    pub version: u64,
+}
+
+/// A user message, for this agent or to be relayed.
+#[derive(Debug)]
+pub struct Msg<'a> {
+    /// `f`: the origin agent.
+    pub from: Cow<'a, str>,
+    /// `t`: the destination agent.
+    pub to: Cow<'a, str>,
+    /// `m`: the body, undecoded. An absent `m` (what an original agent sends for `undefined`)
+    /// reads as `null`.
+    pub body: &'a RawValue,
+    /// `h`: hops travelled so far, when the sender counts them (v2).
+    pub hops: Option<u64>,
+}
+
+/// Why a frame's payload is not a valid protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// Not JSON, or not UTF-8: the parser's own description.
+    Json(String),
+    /// Valid JSON whose top level is not an object.
+    NotAnObject,
+    /// A known command with a field missing or of the wrong type.
+    Field {
+        /// The command (`"hi!"`, `"msg"`, ...).
+        command: &'static str,
+        /// The field's key.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A name that breaks the naming rules (empty or longer than [`MAX_NAME_LEN`] bytes).
+    BadName {
+        /// The field that held it.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A list with more names than this agent accepts in one frame.
+    TooManyNames {
+        /// The field that held it.
+        field: &'static str,
+        /// The limit (`Options::max_known_names`).
+        max: usize,
+    },
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Json(e) => write!(f, "frame is not valid JSON: {e}"),
+            WireError::NotAnObject => f.write_str("frame is JSON but not an object"),
+            WireError::Field {
+                command,
+                field,
+                problem,
+            } => {
+                write!(f, "\"{command}\" frame: field \"{field}\" {problem}")
+            }
+            WireError::BadName { field, len: 0 } => {
+                write!(f, "field \"{field}\" holds an empty name")
+            }
+            WireError::BadName { field, len } => write!(
+                f,
+                "field \"{field}\" holds a name of {len} bytes (names are at most {MAX_NAME_LEN} bytes)"
+            ),
+            WireError::TooManyNames { field, max } => {
+                write!(
+                    f,
+                    "field \"{field}\" lists more than {max} names (Options::max_known_names)"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// Checks a name against the naming rules: non-empty, at most [`MAX_NAME_LEN`] bytes.
+pub fn name_is_valid(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME_LEN
+}
+
+/// Every field this version reads, each kept raw until the command says what it should be.
+/// Keeping them raw is what lets an unknown command reuse a known key with another type.
+#[derive(Deserialize, Default)]
+struct Envelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    c: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    a: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    mynameis: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    iknow: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    who: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    f: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    t: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    m: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    v: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    h: Option<&'a RawValue>,
+}
+
+/// A present field is `Some`, even when it holds `null` (plain `Option` would fold `null` into
+/// absent, and a `null` body is a real body).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+static NULL: &str = "null";
+
+/// Parses one frame payload. `max_names` caps every name list (`iknow`, `who`).
+pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
+    match payload.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            // Distinguish "valid JSON of another shape" from "not JSON" for a clearer error.
+            return Err(match serde_json::from_slice::<de::IgnoredAny>(payload) {
+                Ok(_) => WireError::NotAnObject,
+                Err(e) => WireError::Json(e.to_string()),
+            });
+        }
+        None => return Err(WireError::Json("empty frame".into())),
+    }
+    let env: Envelope<'_> =
+        serde_json::from_slice(payload).map_err(|e| WireError::Json(e.to_string()))?;
+
+    if let Some(c) = env.c {
+        let cmd = string_field(c).ok_or(WireError::Field {
+            command: "?",
+            field: "c",
+            problem: "is not a string",
+        })?;
+        return match &*cmd {
+            "hi!" => parse_hello(&env, false, max_names),
+            "ping" => Ok(Wire::Ping),
+            "imcon4" => Ok(Wire::Reach {
+                add: true,
+                who: names(env.who, "imcon4", "who", max_names)?,
+            }),
+            "im!con4" => Ok(Wire::Reach {
+                add: false,
+                who: names(env.who, "im!con4", "who", max_names)?,
+            }),
+            "msg" => parse_msg(&env).map(Wire::Msg),
+            _ => Ok(Wire::Unknown),
+        };
+    }
+    if let Some(a) = env.a {
+        let ans = string_field(a).ok_or(WireError::Field {
+            command: "?",
+            field: "a",
+            problem: "is not a string",
+        })?;
+        return match &*ans {
+            "hi!" => parse_hello(&env, true, max_names),
+            "ping" => Ok(Wire::Pong),
+            _ => Ok(Wire::Unknown),
+        };
+    }
+    Ok(Wire::Unknown)
+}
+
+fn parse_hello<'a>(
+    env: &Envelope<'a>,
+    answer: bool,
+    max_names: usize,
+) -> Result<Wire<'a>, WireError> {
+    let command = "hi!";
+    let raw = env.mynameis.ok_or(WireError::Field {
+        command,
+        field: "mynameis",
+        problem: "is missing",
+    })?;
+    let name = string_field(raw).ok_or(WireError::Field {
+        command,
+        field: "mynameis",
+        problem: "is not a string",
+    })?;
+    check_name(&name, "mynameis")?;
+    let iknow = match env.iknow {
+        Some(raw) if raw.get() != NULL => names(Some(raw), command, "iknow", max_names)?,
+        _ => Vec::new(),
+    };
+    // Every agent speaks at least v1, whatever it claims.
+    let version = match env.v {
+        None => 1,
+        Some(raw) => serde_json::from_str::<u64>(raw.get()).map_err(|_| WireError::Field {
+            command,
+            field: "v",
+            problem: "is not a non-negative integer",
+        })?,
+    }
+    .max(1);
+    Ok(Wire::Hello(Hello {
+        answer,
+        name,
+        iknow,
+        version,
+    }))
+}
+
+fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
+    let command = "msg";
+    let from = required_name(env.f, command, "f")?;
+    let to = required_name(env.t, command, "t")?;
+    let body = env.m.unwrap_or(RawValue::NULL);
+    let hops = match env.h {
+        None => None,
+        Some(raw) => {
+            Some(
+                serde_json::from_str::<u64>(raw.get()).map_err(|_| WireError::Field {
+                    command,
+                    field: "h",
+                    problem: "is not a non-negative integer",
+                })?,
+            )
+        }
+    };
+    Ok(Msg {
+        from,
+        to,
+        body,
+        hops,
+    })
+}
+
+fn required_name<'a>(
+    raw: Option<&'a RawValue>,
+    command: &'static str,
+    field: &'static str,
+) -> Result<Cow<'a, str>, WireError> {
+    let raw = raw.ok_or(WireError::Field {
+        command,
+        field,
+        problem: "is missing",
+    })?;
+    let name = string_field(raw).ok_or(WireError::Field {
+        command,
+        field,
+        problem: "is not a string",
+    })?;
+    check_name(&name, field)?;
+    Ok(name)
+}
+
+fn check_name(name: &str, field: &'static str) -> Result<(), WireError> {
+    if name_is_valid(name) {
+        Ok(())
+    } else {
+        Err(WireError::BadName {
+            field,
+            len: name.len(),
+        })
+    }
+}
+
+/// A JSON string, borrowed when it holds no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn string_field(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<CowStr<'_>>(raw.get())
+        .ok()
+        .map(|s| s.0)
+}
+
+/// Reads a JSON array of names into a vector, refusing it as soon as it passes `max` entries.
+struct NameList<'o, 'a> {
+    out: &'o mut Vec<Cow<'a, str>>,
+    max: usize,
+}
+
+/// Set when the list was refused for its length rather than its shape.
+const TOO_MANY: &str = "\u{0}too many names";
+
+impl<'de> DeserializeSeed<'de> for NameList<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameList<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of names")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(name) = seq.next_element::<CowStr<'de>>()? {
+            if self.out.len() >= self.max {
+                return Err(de::Error::custom(TOO_MANY));
+            }
+            self.out.push(name.0);
+        }
+        Ok(())
+    }
+}
+
+fn names<'a>(
+    raw: Option<&'a RawValue>,
+    command: &'static str,
+    field: &'static str,
+    max: usize,
+) -> Result<Vec<Cow<'a, str>>, WireError> {
+    let raw = raw.ok_or(WireError::Field {
+        command,
+        field,
+        problem: "is missing",
+    })?;
+    let mut out = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    if let Err(e) = (NameList { out: &mut out, max }).deserialize(&mut de) {
+        return Err(if e.to_string().starts_with(TOO_MANY) {
+            WireError::TooManyNames { field, max }
+        } else {
+            WireError::Field {
+                command,
+                field,
+                problem: "is not an array of strings",
+            }
+        });
+    }
+    for name in &out {
+        check_name(name, field)?;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Emitting. Key order and spacing match the original agents byte for byte.
+
+/// Appends a JSON string literal, escaped the way `JSON.stringify` escapes it.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn write_names<'n>(out: &mut Vec<u8>, names: impl IntoIterator<Item = &'n str>) {
+    out.push(b'[');
+    for (i, n) in names.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, n);
+    }
+    out.push(b']');
+}
+
+/// Appends a hello frame: `{"c":"hi!",...}` or, for the answer, `{"a":"hi!",...}`. A `version`
+/// above 1 adds `"v":version`, which original agents ignore.
+pub fn emit_hello<'n>(
+    out: &mut Vec<u8>,
+    answer: bool,
+    name: &str,
+    iknow: impl IntoIterator<Item = &'n str>,
+    version: u64,
+) {
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(if answer {
+            b"{\"a\":\"hi!\",\"mynameis\":"
+        } else {
+            b"{\"c\":\"hi!\",\"mynameis\":"
+        });
+        write_str(b, name);
+        b.extend_from_slice(b",\"iknow\":");
+        write_names(b, iknow);
+        if version > 1 {
+            b.extend_from_slice(b",\"v\":");
+            b.extend_from_slice(version.to_string().as_bytes());
+        }
+        b.push(b'}');
+    });
+}
+
+/// Appends `{"c":"ping"}`.
+pub fn emit_ping(out: &mut Vec<u8>) {
+    frame::encode(out, b"{\"c\":\"ping\"}");
+}
+
+/// Appends `{"a":"ping"}`.
+pub fn emit_pong(out: &mut Vec<u8>) {
+    frame::encode(out, b"{\"a\":\"ping\"}");
+}
+
+/// Appends `{"c":"imcon4","who":[...]}` (`add`) or `{"c":"im!con4","who":[...]}`.
+pub fn emit_reach<'n>(out: &mut Vec<u8>, add: bool, who: impl IntoIterator<Item = &'n str>) {
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(if add {
+            b"{\"c\":\"imcon4\",\"who\":"
+        } else {
+            b"{\"c\":\"im!con4\",\"who\":"
+        });
+        write_names(b, who);
+        b.push(b'}');
+    });
+}
+
+/// Appends `{"c":"msg","f":FROM,"t":TO,"m":BODY}`, with `,"h":HOPS` when `hops` is given.
+/// `body` is raw JSON and is copied as is.
+pub fn emit_msg(out: &mut Vec<u8>, from: &str, to: &str, body: &str, hops: Option<u64>) {
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(b"{\"c\":\"msg\",\"f\":");
+        write_str(b, from);
+        b.extend_from_slice(b",\"t\":");
+        write_str(b, to);
+        b.extend_from_slice(b",\"m\":");
+        b.extend_from_slice(body.as_bytes());
+        if let Some(h) = hops {
+            b.extend_from_slice(b",\"h\":");
+            write_u64(b, h);
+        }
+        b.push(b'}');
+    });
+}
+
+/// Appends the decimal digits of `n` without allocating.
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(frame: &[u8]) -> &[u8] {
+        assert_eq!(
+            u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
+        &frame[4..]
+    }
+
+    #[test]
+    fn emits_the_originals_bytes() {
+        let mut out = Vec::new();
+        emit_hello(&mut out, false, "Ames", [], 1);
+        assert_eq!(
+            payload(&out),
+            br#"{"c":"hi!","mynameis":"Ames","iknow":[]}"#
+        );
+        out.clear();
+        emit_hello(&mut out, true, "Rosenberg", ["Ames", "Wolf"], 1);
+        assert_eq!(
+            payload(&out),
+            br#"{"a":"hi!","mynameis":"Rosenberg","iknow":["Ames","Wolf"]}"#
+        );
+        out.clear();
+        emit_reach(&mut out, true, ["Rosenberg"]);
+        assert_eq!(payload(&out), br#"{"c":"imcon4","who":["Rosenberg"]}"#);
+        out.clear();
+        emit_reach(&mut out, false, ["Wolf"]);
+        assert_eq!(payload(&out), br#"{"c":"im!con4","who":["Wolf"]}"#);
+        out.clear();
+        emit_msg(
+            &mut out,
+            "Wolf",
+            "Rosenberg",
+            r#"{"subject":"Meeting"}"#,
+            None,
+        );
+        assert_eq!(
+            payload(&out),
+            br#"{"c":"msg","f":"Wolf","t":"Rosenberg","m":{"subject":"Meeting"}}"#
+        );
+        out.clear();
+        emit_ping(&mut out);
+        emit_pong(&mut out);
+        assert_eq!(&out[4..16], br#"{"c":"ping"}"#);
+        assert_eq!(&out[20..], br#"{"a":"ping"}"#);
+    }
+
+    #[test]
+    fn escapes_like_json_stringify() {
+        let mut out = Vec::new();
+        write_str(&mut out, "a\"b\\c\nd\u{1}é\u{7f}");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "\"a\\\"b\\\\c\\nd\\u0001é\u{7f}\""
+        );
+        let back: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{1}é\u{7f}");
+    }
+
+    #[test]
+    fn parses_every_v1_frame() {
+        let w = parse(br#"{"c":"hi!","mynameis":"Ames","iknow":["Wolf"]}"#, 10).unwrap();
+        assert_eq!(
+            w,
+            Wire::Hello(Hello {
+                answer: false,
+                name: "Ames".into(),
+                iknow: vec!["Wolf".into()],
+                version: 1
+            })
+        );
+        let w = parse(
+            br#"{"a":"hi!","mynameis":"W\u006flf","iknow":[],"v":2}"#,
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            w,
+            Wire::Hello(Hello {
+                answer: true,
+                name: "Wolf".into(),
+                iknow: vec![],
+                version: 2
+            })
+        );
+        assert_eq!(parse(br#"{"c":"ping"}"#, 10).unwrap(), Wire::Ping);
+        assert_eq!(parse(br#"{"a":"ping"}"#, 10).unwrap(), Wire::Pong);
+        assert_eq!(
+            parse(br#"{"c":"im!con4","who":["a","b"]}"#, 10).unwrap(),
+            Wire::Reach {
+                add: false,
+                who: vec!["a".into(), "b".into()]
+            }
+        );
+        let Wire::Msg(m) = parse(
+            br#"{"t":"B","m":{"x":[1,2]},"f":"A","c":"msg","extra":true}"#,
+            10,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (&*m.from, &*m.to, m.body.get(), m.hops),
+            ("A", "B", r#"{"x":[1,2]}"#, None)
+        );
+    }
+
+    #[test]
+    fn msg_body_null_false_and_absent() {
+        for (frame, body) in [
+            (&br#"{"c":"msg","f":"A","t":"B","m":null}"#[..], "null"),
+            (br#"{"c":"msg","f":"A","t":"B","m":false}"#, "false"),
+            (br#"{"c":"msg","f":"A","t":"B","m":0}"#, "0"),
+            (br#"{"c":"msg","f":"A","t":"B"}"#, "null"),
+        ] {
+            let Wire::Msg(m) = parse(frame, 1).unwrap() else {
+                panic!()
+            };
+            assert_eq!(m.body.get(), body);
+        }
+    }
+
+    #[test]
+    fn unknown_commands_and_fields_are_ignored() {
+        assert_eq!(
+            parse(br#"{"c":"futurething","who":5}"#, 1).unwrap(),
+            Wire::Unknown
+        );
+        assert_eq!(parse(br#"{"a":"whatever"}"#, 1).unwrap(), Wire::Unknown);
+        assert_eq!(parse(br#"{}"#, 1).unwrap(), Wire::Unknown);
+        assert_eq!(
+            parse(br#" {"zzz":[1,{"a":2}],"c":"ping"}"#, 1).unwrap(),
+            Wire::Ping
+        );
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "empty"),
+            (b"not json", "not valid JSON"),
+            (b"{\"c\":", "not valid JSON"),
+            (b"[1,2]", "not an object"),
+            (b"42", "not an object"),
+            (b"\"hi\"", "not an object"),
+            (br#"{"c":5}"#, "\"c\" is not a string"),
+            (br#"{"c":"msg","t":"B"}"#, "field \"f\" is missing"),
+            (br#"{"c":"msg","f":"A"}"#, "field \"t\" is missing"),
+            (
+                br#"{"c":"msg","f":1,"t":"B"}"#,
+                "field \"f\" is not a string",
+            ),
+            (br#"{"c":"msg","f":"","t":"B"}"#, "empty name"),
+            (
+                br#"{"c":"msg","f":"A","t":"B","h":-1}"#,
+                "\"h\" is not a non-negative integer",
+            ),
+            (br#"{"c":"hi!"}"#, "\"mynameis\" is missing"),
+            (
+                br#"{"c":"hi!","mynameis":["x"]}"#,
+                "\"mynameis\" is not a string",
+            ),
+            (
+                br#"{"c":"hi!","mynameis":"x","iknow":"y"}"#,
+                "\"iknow\" is not an array of strings",
+            ),
+            (
+                br#"{"c":"hi!","mynameis":"x","iknow":[1]}"#,
+                "\"iknow\" is not an array of strings",
+            ),
+            (br#"{"c":"imcon4"}"#, "\"who\" is missing"),
+            (
+                br#"{"c":"imcon4","who":{"a":1}}"#,
+                "\"who\" is not an array of strings",
+            ),
+            (
+                br#"{"c":"imcon4","who":["a","b","c"]}"#,
+                "more than 2 names",
+            ),
+            (br#"{"c":"ping","c":"ping"}"#, "duplicate field"),
+            (
+                b"{\"c\":\"msg\",\"f\":\"A\xff\",\"t\":\"B\"}",
+                "not valid JSON",
+            ),
+        ];
+        for (frame, needle) in cases {
+            let err = parse(frame, 2).expect_err(&String::from_utf8_lossy(frame));
+            let text = err.to_string();
+            assert!(
+                text.contains(needle),
+                "{:?}: {text}",
+                String::from_utf8_lossy(frame)
+            );
+        }
+        let long = format!(r#"{{"c":"hi!","mynameis":"{}"}}"#, "x".repeat(256));
+        assert_eq!(
+            parse(long.as_bytes(), 1).unwrap_err(),
+            WireError::BadName {
+                field: "mynameis",
+                len: 256
+            }
+        );
+    }
+
+    #[test]
+    fn a_huge_name_list_is_refused_at_the_cap() {
+        let mut s = String::from(r#"{"c":"imcon4","who":["#);
+        for i in 0..10_000 {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("\"n{i}\""));
+        }
+        s.push_str("]}");
+        assert_eq!(
+            parse(s.as_bytes(), 100).unwrap_err(),
+            WireError::TooManyNames {
+                field: "who",
+                max: 100
+            }
+        );
+        assert!(matches!(
+            parse(s.as_bytes(), 10_000).unwrap(),
+            Wire::Reach { .. }
+        ));
+    }
+
+    #[test]
+    fn round_trips_through_emit_and_parse() {
+        let mut out = Vec::new();
+        emit_msg(
+            &mut out,
+            "Fr\"ance",
+            "C\nCCP",
+            "[1,\"two\",{\"3\":null}]",
+            Some(7),
+        );
+        let Wire::Msg(m) = parse(&out[4..], 1).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (&*m.from, &*m.to, m.body.get(), m.hops),
+            ("Fr\"ance", "C\nCCP", "[1,\"two\",{\"3\":null}]", Some(7))
+        );
+        let mut n = Vec::new();
+        for v in [0, 9, 10, 1234567890123, u64::MAX] {
+            n.clear();
+            write_u64(&mut n, v);
+            assert_eq!(n, v.to_string().as_bytes());
+        }
+    }
+}

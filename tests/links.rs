@@ -1,0 +1,177 @@
+//! Link lifecycle over loopback: queueing for late agents, reconnection, deliberate disconnects.
+
+mod support;
+
+use std::time::Duration;
+
+use secretagent::{Event, LinkDownReason};
+use serde_json::json;
+use support::{Cluster, LIMIT, fast};
+
+#[test]
+fn a_message_waits_for_an_addressee_that_joins_later() {
+    let mut c = Cluster::new();
+    let (wolf, wolf_addr) = c.add_listening("Wolf", fast());
+    c.agents[wolf]
+        .send_message("Late", &json!({"n": 1}))
+        .unwrap();
+    c.agents[wolf]
+        .send_message("Late", &json!({"n": 2}))
+        .unwrap();
+    assert_eq!(c.agents[wolf].stats().queued_messages, 2);
+    c.step(Duration::from_millis(20));
+    assert!(c.received(wolf).is_empty());
+
+    let late = c.add("Late", fast());
+    c.agents[late].connect(wolf_addr).unwrap();
+    c.run_until("Late gets both, in order", LIMIT, |c| {
+        c.received(late).len() == 2
+    });
+    let bodies: Vec<String> = c.received(late).into_iter().map(|(_, _, b)| b).collect();
+    assert_eq!(bodies, [r#"{"n":1}"#, r#"{"n":2}"#]);
+    assert_eq!(c.agents[wolf].stats().queued_messages, 0);
+}
+
+#[test]
+fn a_message_waits_for_a_name_two_hops_away() {
+    let mut c = Cluster::new();
+    let (a, a_addr) = c.add_listening("A", fast());
+    let b = c.add("B", fast());
+    c.agents[b].connect(a_addr).unwrap();
+    c.run_until("A and B linked", LIMIT, |c| c.reaches(a, "B"));
+    c.agents[a].send_message("C", &json!("hello C")).unwrap();
+    let (cc, c_addr) = c.add_listening("C", fast());
+    c.agents[b].connect(c_addr).unwrap();
+    c.run_until("C gets it through B", LIMIT, |c| !c.received(cc).is_empty());
+    assert_eq!(
+        c.received(cc)[0],
+        ("A".into(), "B".into(), r#""hello C""#.into())
+    );
+}
+
+#[test]
+fn a_dialled_link_comes_back_when_the_peers_listener_returns() {
+    let mut c = Cluster::new();
+    let (wolf, wolf_addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    c.agents[ames].connect(wolf_addr).unwrap();
+    c.run_until("linked", LIMIT, |c| c.reaches(ames, "Wolf"));
+
+    // Wolf goes away entirely; Ames keeps trying.
+    drop(c.agents.remove(wolf));
+    c.log.remove(wolf);
+    let ames = c.index("Ames");
+    c.run_until("Ames loses Wolf and fails to re-dial", LIMIT, |c| {
+        c.log[ames].contains(&Event::Lose {
+            name: "Wolf".into(),
+        }) && c.log[ames]
+            .iter()
+            .filter(|e| matches!(e, Event::ConnectFailed { .. }))
+            .count()
+            >= 2
+    });
+
+    // A new Wolf on the same port: Ames reconnects by itself, and messages flow again.
+    let wolf2 = c.add("Wolf", fast());
+    c.agents[wolf2].listen(wolf_addr).unwrap();
+    c.run_until("Ames back with Wolf", LIMIT, |c| {
+        c.agents[ames].direct_member("Wolf").is_some()
+    });
+    c.agents[ames]
+        .send_message("Wolf", &json!("again"))
+        .unwrap();
+    c.run_until("Wolf gets it", LIMIT, |c| !c.received(wolf2).is_empty());
+}
+
+#[test]
+fn a_disconnected_link_is_not_redialled() {
+    let mut c = Cluster::new();
+    let (wolf, wolf_addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    let id = c.agents[ames].connect(wolf_addr).unwrap();
+    c.run_until("linked", LIMIT, |c| {
+        c.reaches(ames, "Wolf") && c.reaches(wolf, "Ames")
+    });
+    c.agents[ames].disconnect(id).unwrap();
+    c.run_until("both see the link gone", LIMIT, |c| {
+        !c.reaches(ames, "Wolf") && !c.reaches(wolf, "Ames")
+    });
+    assert!(c.log[ames].iter().any(|e| matches!(
+        e,
+        Event::LinkDown {
+            reason: LinkDownReason::Disconnected,
+            ..
+        }
+    )));
+    // Ten reconnection intervals later, still apart.
+    c.run_for_checking(Duration::from_millis(500), "Ames re-dialled Wolf", |c| {
+        c.agents[ames].direct_member("Wolf").is_some()
+            || c.agents[wolf].direct_member("Ames").is_some()
+    });
+    // Disconnecting again, or someone unknown, is an error that says so.
+    let err = c.agents[ames].disconnect("Wolf").unwrap_err();
+    assert!(err.to_string().contains("not a direct peer"), "{err}");
+}
+
+#[test]
+fn disconnect_by_name_stops_the_redial_too() {
+    let mut c = Cluster::new();
+    let (wolf, wolf_addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    c.agents[ames].connect(wolf_addr).unwrap();
+    c.run_until("linked", LIMIT, |c| c.reaches(ames, "Wolf"));
+    c.agents[ames].disconnect("Wolf").unwrap();
+    c.run_until("both see the link gone", LIMIT, |c| {
+        !c.reaches(ames, "Wolf") && !c.reaches(wolf, "Ames")
+    });
+    c.run_for_checking(Duration::from_millis(500), "Ames re-dialled Wolf", |c| {
+        c.agents[wolf].direct_member("Ames").is_some() || c.agents[ames].stats().links > 0
+    });
+}
+
+#[test]
+fn dialling_the_same_agent_twice_keeps_one_link() {
+    let mut c = Cluster::new();
+    let (wolf, wolf_addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    c.agents[ames].connect(wolf_addr).unwrap();
+    c.run_until("linked", LIMIT, |c| c.reaches(ames, "Wolf"));
+    c.agents[ames].connect(wolf_addr).unwrap();
+    c.run_until("the second link refused", LIMIT, |c| {
+        c.log[ames].iter().any(|e| {
+            matches!(
+                e,
+                Event::LinkDown {
+                    reason: LinkDownReason::Duplicate { .. },
+                    ..
+                }
+            )
+        })
+    });
+    c.run_for_checking(
+        Duration::from_millis(300),
+        "the pair lost each other",
+        |c| !c.reaches(ames, "Wolf") || !c.reaches(wolf, "Ames"),
+    );
+    assert_eq!(c.agents[ames].everybody().len(), 1);
+    assert_eq!(c.agents[wolf].everybody().len(), 1);
+}
+
+#[test]
+fn two_agents_dialling_each_other_end_up_linked_once() {
+    for _ in 0..5 {
+        let mut c = Cluster::new();
+        let (a, a_addr) = c.add_listening("A", fast());
+        let (b, b_addr) = c.add_listening("B", fast());
+        c.agents[a].connect(b_addr).unwrap();
+        c.agents[b].connect(a_addr).unwrap();
+        c.run_until("linked exactly once, both sides agreeing", LIMIT, |c| {
+            c.agents[a].everybody().len() == 1
+                && c.agents[b].everybody().len() == 1
+                && c.agents[a].stats().links == 1
+                && c.agents[b].stats().links == 1
+        });
+        c.agents[a].send_message("B", &json!(1)).unwrap();
+        c.run_until("message through", LIMIT, |c| !c.received(b).is_empty());
+    }
+}
