@@ -30,14 +30,20 @@ fn decode_all(max: u32, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, usize, Option<FrameE
 /// stream. One-shot and chunked decoding must agree, and decoded frames must re-encode to a
 /// stream that decodes the same.
 pub fn frame(data: &[u8]) {
-    let [limit, step, input @ ..] = data else { return };
+    let [limit, step, input @ ..] = data else {
+        return;
+    };
     let max = u32::from(*limit) * 4;
     let whole = decode_all(max, &[input]);
     let chunks: Vec<&[u8]> = input.chunks(usize::from(*step).max(1)).collect();
     let split = decode_all(max, &chunks);
     assert_eq!(whole, split, "chunking changed the outcome");
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
-    assert_eq!(whole, decode_all(max, &bytes), "byte-at-a-time changed the outcome");
+    assert_eq!(
+        whole,
+        decode_all(max, &bytes),
+        "byte-at-a-time changed the outcome"
+    );
     if whole.2.is_none() {
         let mut again = Vec::new();
         for f in &whole.0 {
@@ -49,10 +55,18 @@ pub fn frame(data: &[u8]) {
 
 /// The wire parser: anything it accepts, emitted again, parses to the same value.
 pub fn wire(data: &[u8]) {
-    let Ok(parsed) = wire::parse(data, 64) else { return };
+    let Ok(parsed) = wire::parse(data, 64) else {
+        return;
+    };
     let mut out = Vec::new();
     match &parsed {
-        Wire::Hello(h) => wire::emit_hello(&mut out, h.answer, &h.name, h.iknow.iter().map(|n| &**n), h.version),
+        Wire::Hello(h) => wire::emit_hello(
+            &mut out,
+            h.answer,
+            &h.name,
+            h.iknow.iter().map(|n| &**n),
+            h.version,
+        ),
         Wire::Ping => wire::emit_ping(&mut out),
         Wire::Pong => wire::emit_pong(&mut out),
         Wire::Reach { add, who } => wire::emit_reach(&mut out, *add, who.iter().map(|n| &**n)),
