@@ -278,7 +278,26 @@ impl Agent {
             .map_err(|e| SendError::Serialize(e.to_string()))?;
         let text =
             std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
-        self.node.send_json(to, text, Instant::now())
+        let now = Instant::now();
+        let deadline = self.node.options().delivery_timeout.map(|d| now + d);
+        self.node.send_json(to, text, deadline, now)
+    }
+
+    /// As [`send_message`](Agent::send_message), giving up if the destination has not confirmed
+    /// the message within `within` ([`Event::Undeliverable`]).
+    pub fn send_message_within<T: Serialize + ?Sized>(
+        &mut self,
+        to: &str,
+        body: &T,
+        within: Duration,
+    ) -> Result<MessageId, SendError> {
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, body)
+            .map_err(|e| SendError::Serialize(e.to_string()))?;
+        let text =
+            std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
+        let now = Instant::now();
+        self.node.send_json(to, text, Some(now + within), now)
     }
 
     /// Sends a body that is already JSON.

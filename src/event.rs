@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::frame::FrameError;
 use crate::wire::WireError;
-use crate::{ConnectId, LinkId};
+use crate::{ConnectId, LinkId, MessageId};
 
 /// Something that happened, drained with `Agent::next_event` / `Agent::events`.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,24 @@ pub enum Event {
         via: String,
         /// The message, as raw JSON.
         body: Body,
+    },
+    /// The destination confirmed message `id` (v2 routes only): it was handed to the
+    /// destination's application, after every earlier message this agent sent it.
+    Delivered {
+        /// The destination.
+        to: String,
+        /// The id `send_message` returned.
+        id: MessageId,
+    },
+    /// This agent gave up on message `id`: it was not confirmed in time. It may or may not
+    /// have been delivered.
+    Undeliverable {
+        /// The destination.
+        to: String,
+        /// The id `send_message` returned.
+        id: MessageId,
+        /// Why.
+        reason: UndeliverableReason,
     },
     /// A direct link completed its hello.
     LinkUp {
@@ -78,6 +96,23 @@ pub enum Event {
         /// The direct peer it left to.
         next: String,
     },
+}
+
+/// Why a message was given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UndeliverableReason {
+    /// Its deadline passed before a confirmation came (`Options::delivery_timeout`, or the
+    /// deadline given to `send_message_within`).
+    Expired,
+}
+
+impl fmt::Display for UndeliverableReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UndeliverableReason::Expired => f.write_str("not confirmed before its deadline"),
+        }
+    }
 }
 
 /// Why a link closed.

@@ -70,7 +70,19 @@ pub fn wire(data: &[u8]) {
         Wire::Ping => wire::emit_ping(&mut out),
         Wire::Pong => wire::emit_pong(&mut out),
         Wire::Reach { add, who } => wire::emit_reach(&mut out, *add, who.iter().map(|n| &**n)),
-        Wire::Msg(m) => wire::emit_msg(&mut out, &m.from, &m.to, m.body.get(), m.hops),
+        Wire::Msg(m) => wire::emit_msg(&mut out, &m.from, &m.to, m.body.get(), m.hops, m.seq),
+        Wire::Lsa(l) => wire::emit_lsa(
+            &mut out,
+            &l.origin,
+            l.inc,
+            l.seq,
+            l.neighbors.iter().map(|n| &**n),
+            l.externals.iter().map(|n| &**n),
+        ),
+        Wire::Ack(a) => match a.hops {
+            Some(h) => wire::emit_ack(&mut out, &a.from, &a.to, a.inc, a.seq, h),
+            None => return,
+        },
         Wire::Unknown => return,
     }
     let again = wire::parse(&out[frame::HEADER_LEN..], 64).expect("an emitted frame parses");

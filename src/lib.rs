@@ -15,6 +15,8 @@
 //! | [`frame`] | the 4-byte length-prefixed codec |
 //! | [`wire`] | the protocol's JSON frames: parsing (bodies stay raw) and emitting |
 //! | [`routing`] | which names are reachable, through which link |
+//! | [`lsdb`] | v2 link-state database and shortest paths |
+//! | [`delivery`] | v2 end-to-end delivery: numbered streams, confirmations, retransmission |
 //! | [`timer`] | the hashed timer wheel |
 //! | [`node`] | the sans-IO core: links, hellos, keepalive, relaying, queues; time is an argument |
 //! | [`Agent`] | the only IO: mio, sockets, the clock, and the public API |
@@ -59,7 +61,9 @@ mod options;
 #[doc(hidden)]
 pub mod fuzz;
 
+pub mod delivery;
 pub mod frame;
+pub mod lsdb;
 pub mod node;
 pub mod routing;
 pub mod timer;
@@ -72,7 +76,7 @@ pub struct ReadmeDoctests;
 
 pub use agent::{Agent, DEFAULT_ADDR, DEFAULT_PORT, Peer, READ_BUDGET, Target};
 pub use error::{Error, SendError};
-pub use event::{Body, Event, LinkDownReason};
+pub use event::{Body, Event, LinkDownReason, UndeliverableReason};
 pub use id::{ConnectId, LinkId, MessageId};
 pub use node::{Node, Stats};
 pub use options::Options;

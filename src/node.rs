@@ -1,11 +1,11 @@
 //! The sans-IO protocol core: one agent's whole protocol state, driven by the caller.
 //!
 //! This module owns the per-link protocol state (handshake, keepalive, what each peer was told),
-//! the connection-attempt bookkeeping, the message queues, and the timers, and ties the routing
-//! table to them. It never touches a socket and never reads a clock: every input carries `now`,
-//! and every output is data for the caller to act on. That is what lets the same code run over
-//! real sockets ([`Agent`](crate::Agent)), over any other byte stream, or inside a deterministic
-//! simulator.
+//! the connection-attempt bookkeeping, the queues and streams of messages, the timers, and ties
+//! the routing table, the link-state database and the delivery streams together. It never
+//! touches a socket and never reads a clock: every input carries `now`, and every output is data
+//! for the caller to act on. That is what lets the same code run over real sockets
+//! ([`Agent`](crate::Agent)), over any other byte stream, or inside a deterministic simulator.
 //!
 //! # Driving a `Node`
 //! Inputs (`handle_*`) and commands may be called in any order; after any of them, drain the
@@ -16,23 +16,40 @@
 //!    [`Node::consume_outbound`].
 //! 3. [`Node::poll_event`] until `None`: hand events to the application.
 //! 4. Call [`Node::handle_timeout`] no later than [`Node::next_timeout`].
+//!
+//! # Versions on a link
+//! Each hello carries the highest version its sender speaks (`"v":2`; absent means 1). A link
+//! speaks the lower of the two. On a v1 link this agent behaves exactly as an original agent
+//! (`imcon4`/`im!con4` announcements, plain `msg` frames). On a v2 link, the two agents
+//! exchange their link-state databases and flood changes (`lsa`), messages carry a hop count and,
+//! when the whole way is v2, an end-to-end number that the destination confirms (`ack`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
+use slab::Slab;
 
+use crate::delivery::{Inbox, Outbox, Pending, Verdict};
 use crate::frame::{FeedError, FrameDecoder};
+use crate::lsdb::{Direct, Lsdb, Received};
 use crate::routing::{Route, Routing};
 use crate::timer::TimerWheel;
-use crate::wire::{self, Hello, Msg, Wire};
-use crate::{Body, ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError};
+use crate::wire::{self, Ack, Hello, Lsa, Msg, Seq, Wire};
+use crate::{
+    Body, ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError,
+    UndeliverableReason,
+};
 
-/// The protocol version this implementation speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The highest protocol version this implementation speaks.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Room for the envelope around a body when checking a message against the frame limit.
-const ENVELOPE_SLACK: usize = 64;
+const ENVELOPE_SLACK: usize = 128;
+
+/// How long the description of an agent nobody reaches is kept, ms: long enough to ride out a
+/// flapping link without re-learning, short enough to forget agents that are gone.
+const LSA_KEEP: u64 = 60_000;
 
 /// Something the caller must do on the core's behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,17 +104,35 @@ pub struct Stats {
     pub pending_links: usize,
     /// Names in the routing table.
     pub known_names: usize,
-    /// Messages waiting in queues, for all destinations.
+    /// Descriptions in the link-state database, this agent's own included.
+    pub descriptions: usize,
+    /// This agent's own messages held: queued, or sent and not confirmed yet.
     pub queued_messages: usize,
+    /// Messages relayed for others that wait for a route (v1 semantics).
+    pub held_messages: usize,
+    /// Origins whose streams this agent remembers.
+    pub streams: usize,
     /// Bytes waiting to be written, over all links.
     pub buffered_bytes: usize,
     /// Armed timers (live or stale).
     pub timers: usize,
     /// Messages relayed for other agents.
     pub relayed: u64,
-    /// Messages for other agents that were dropped: no route, a full queue, a full link buffer,
-    /// or a route pointing back where the message came from.
+    /// Messages or confirmations for other agents that were dropped: no usable route, a full
+    /// queue, a full link buffer, a route pointing back where they came from, or too many hops.
     pub relay_dropped: u64,
+    /// Own messages confirmed by their destination.
+    pub confirmed: u64,
+    /// Own messages sent again after a timeout or a route change.
+    pub resent: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Numbered messages received again after being handed over (and dropped).
+    pub duplicates: u64,
+    /// Control frames (hello, keepalive, announcements, descriptions, confirmations) written.
+    pub control_frames: u64,
+    /// Bytes of those frames.
+    pub control_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -117,8 +152,10 @@ struct Link {
     told: BTreeSet<Box<str>>,
     /// v1: names the peer told this agent it reaches.
     heard: BTreeSet<Box<str>>,
-    /// Compare `told` against the whole table at the next commit.
+    /// v1: compare `told` against the whole table at the next commit.
     resync: bool,
+    /// v2: send the whole link-state database at the next commit.
+    db_sync: bool,
     /// Announcements gathered during a commit, sent together.
     tell_add: Vec<Box<str>>,
     tell_del: Vec<Box<str>>,
@@ -133,6 +170,10 @@ impl Link {
 
     fn is_dialer(&self) -> bool {
         matches!(self.origin, LinkOrigin::Dialed(_))
+    }
+
+    fn is_v2(&self) -> bool {
+        self.version >= 2
     }
 }
 
@@ -165,12 +206,15 @@ enum Timer {
     Hello { link: LinkId, serial: u64 },
     Ping { link: LinkId, serial: u64 },
     Reconnect { connect: ConnectId, attempt: u64 },
+    Outbox { slot: usize, serial: u64 },
+    Purge,
 }
 
+/// A message relayed for another agent, held until its destination is reachable (the v1
+/// behaviour; numbered v2 messages are never held by relays, their origin resends them).
 #[derive(Debug)]
-struct Queued {
-    /// `None` for this agent's own messages; the origin for relayed ones held for later.
-    from: Option<Box<str>>,
+struct Held {
+    from: Box<str>,
     body: Box<RawValue>,
 }
 
@@ -180,16 +224,31 @@ pub struct Node {
     name: Box<str>,
     opts: Options,
     epoch: Instant,
+    /// The latest tick seen.
+    now: u64,
+    inc: u64,
     links: Vec<Option<Link>>,
     pending_links: usize,
     routing: Routing,
-    outboxes: BTreeMap<Box<str>, VecDeque<Queued>>,
+    lsdb: Lsdb,
+    /// This agent's own description may have changed.
+    own_dirty: bool,
+    /// Shortest paths must be recomputed.
+    paths_dirty: bool,
+    purge_armed: bool,
+    outboxes: Slab<Outbox>,
+    outbox_of: BTreeMap<Box<str>, usize>,
     queued_total: usize,
-    /// Destinations with queued messages waiting for room in their link's buffer.
+    held: BTreeMap<Box<str>, VecDeque<Held>>,
+    held_total: usize,
+    inboxes: BTreeMap<Box<str>, Inbox>,
+    acks_due: Vec<Box<str>>,
+    /// Destinations with messages waiting for room in their link's buffer.
     blocked: BTreeSet<Box<str>>,
     dials: Vec<Dial>,
     timers: TimerWheel<Timer>,
     fired: Vec<Timer>,
+    ids: Vec<MessageId>,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
     transmit: VecDeque<LinkId>,
@@ -200,31 +259,44 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node named `name`. `seed` varies reconnection jitter between agents (any value will
-    /// do; the agent uses its start time); `now` is the start of the node's clock.
-    pub fn new(name: &str, opts: Options, seed: u64, now: Instant) -> Result<Node, Error> {
+    /// A node named `name`. `incarnation` tells this run of the agent from earlier ones: it must
+    /// grow from run to run (the agent uses its start time in ms since the Unix epoch); it also
+    /// seeds the reconnection jitter. `now` is the start of the node's clock.
+    pub fn new(name: &str, opts: Options, incarnation: u64, now: Instant) -> Result<Node, Error> {
         if !wire::name_is_valid(name) {
             return Err(Error::InvalidName { len: name.len() });
         }
         Ok(Node {
             name: name.into(),
             routing: Routing::new(opts.max_known_names),
+            lsdb: Lsdb::new(name, incarnation, opts.max_known_names),
             opts,
             epoch: now,
+            now: 0,
+            inc: incarnation,
             links: Vec::new(),
             pending_links: 0,
-            outboxes: BTreeMap::new(),
+            own_dirty: false,
+            paths_dirty: false,
+            purge_armed: false,
+            outboxes: Slab::new(),
+            outbox_of: BTreeMap::new(),
             queued_total: 0,
+            held: BTreeMap::new(),
+            held_total: 0,
+            inboxes: BTreeMap::new(),
+            acks_due: Vec::new(),
             blocked: BTreeSet::new(),
             dials: Vec::new(),
             timers: TimerWheel::new(256, 0),
             fired: Vec::new(),
+            ids: Vec::new(),
             events: VecDeque::new(),
             actions: VecDeque::new(),
             transmit: VecDeque::new(),
             next_serial: 0,
             next_message: 0,
-            rng: seed | 1,
+            rng: incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
             stats: Stats::default(),
         })
     }
@@ -234,17 +306,29 @@ impl Node {
         &self.name
     }
 
+    /// This run's incarnation (it may have been raised above an earlier run's).
+    pub fn incarnation(&self) -> u64 {
+        self.inc
+    }
+
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.opts
     }
 
-    fn tick(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.epoch).as_millis() as u64
+    fn tick(&mut self, now: Instant) -> u64 {
+        let t = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.now = self.now.max(t);
+        self.now
     }
 
     fn ms(d: Duration) -> u64 {
         d.as_millis() as u64
+    }
+
+    fn serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.next_serial
     }
 
     // -----------------------------------------------------------------------------------------
@@ -273,8 +357,7 @@ impl Node {
             });
             return;
         }
-        let serial = self.next_serial;
-        self.next_serial += 1;
+        let serial = self.serial();
         let mut l = Link {
             serial,
             origin,
@@ -287,6 +370,7 @@ impl Node {
             told: BTreeSet::new(),
             heard: BTreeSet::new(),
             resync: false,
+            db_sync: false,
             tell_add: Vec::new(),
             tell_del: Vec::new(),
             last_rx: t,
@@ -296,10 +380,13 @@ impl Node {
             if let Some(d) = self.dials.get_mut(c.0 as usize) {
                 d.state = DialState::Linked(link);
             }
-            // The dialling side speaks first, telling everything it can reach.
+            // The dialling side speaks first, telling everything it can reach: the peer may be
+            // an original agent, which learns names only this way.
             let names = self.routing.routes().map(|(n, _)| n);
-            push_frame(&mut l, link, &mut self.transmit, |out| {
-                wire::emit_hello(out, false, &self.name, names, u64::from(PROTOCOL_VERSION))
+            let version = u64::from(self.opts.protocol_version);
+            let stats = &mut self.stats;
+            push_control(&mut l, link, &mut self.transmit, stats, |out| {
+                wire::emit_hello(out, false, &self.name, names, version)
             });
             l.told = self.routing.routes().map(|(n, _)| n.into()).collect();
         }
@@ -315,7 +402,7 @@ impl Node {
         let Some(l) = self.link_mut(link) else { return };
         l.last_rx = t;
         let mut decoder = std::mem::replace(&mut l.decoder, FrameDecoder::new(0));
-        let result = decoder.feed(bytes, |frame| self.handle_frame(link, frame, t));
+        let result = decoder.feed(bytes, |frame| self.handle_frame(link, frame));
         match result {
             Ok(()) => {
                 if let Some(l) = self.link_mut(link) {
@@ -330,7 +417,7 @@ impl Node {
 
     /// The connection of `link` closed or failed (not on the core's own request).
     pub fn handle_link_down(&mut self, link: LinkId, reason: LinkDownReason, now: Instant) {
-        let _ = now;
+        self.tick(now);
         self.drop_link(link, reason, false);
         self.commit();
     }
@@ -344,11 +431,10 @@ impl Node {
         if d.state != DialState::Connecting {
             return;
         }
-        let retry_in = if self.opts.auto_reconnect {
-            Some(self.opts.auto_reconnect_interval)
-        } else {
-            None
-        };
+        let retry_in = self
+            .opts
+            .auto_reconnect
+            .then_some(self.opts.auto_reconnect_interval);
         if retry_in.is_some() {
             self.schedule_reconnect(connect, t, false);
         } else if let Some(d) = self.dials.get_mut(connect.0 as usize) {
@@ -361,7 +447,8 @@ impl Node {
         });
     }
 
-    /// Time has passed: fires due timers (keepalive, handshake limits, reconnections).
+    /// Time has passed: fires due timers (keepalive, handshake limits, reconnections,
+    /// retransmissions, deadlines, forgetting).
     pub fn handle_timeout(&mut self, now: Instant) {
         let t = self.tick(now);
         let mut fired = std::mem::take(&mut self.fired);
@@ -385,6 +472,16 @@ impl Node {
                             self.actions.push_back(Action::Dial(connect));
                         }
                     }
+                }
+                Timer::Outbox { slot, serial } => {
+                    if self.outboxes.get(slot).is_some_and(|o| o.serial == serial) {
+                        self.outbox_due(slot, t);
+                    }
+                }
+                Timer::Purge => {
+                    self.purge_armed = false;
+                    self.lsdb.purge(t.saturating_sub(LSA_KEEP));
+                    self.arm_purge();
                 }
             }
         }
@@ -419,7 +516,7 @@ impl Node {
 
     /// Drops the direct link to `name` and never re-dials it.
     pub fn disconnect_name(&mut self, name: &str, now: Instant) -> Result<(), Error> {
-        let _ = now;
+        self.tick(now);
         let link = self.link_to(name).ok_or_else(|| {
             Error::NotFound(format!(
                 "\"{name}\" is not a direct peer of \"{}\"",
@@ -440,7 +537,7 @@ impl Node {
 
     /// Drops the link made by `connect` call `id`, if any, and stops re-dialling it.
     pub fn disconnect_connect(&mut self, id: ConnectId, now: Instant) -> Result<(), Error> {
-        let _ = now;
+        self.tick(now);
         let d = self
             .dials
             .get_mut(id.0 as usize)
@@ -453,14 +550,28 @@ impl Node {
         Ok(())
     }
 
-    /// Sends `body` (valid JSON) to the agent `to`, directly or through others.
+    /// Sends `body` (valid JSON) to the agent `to`, directly or through others. Messages to a
+    /// v2 agent over a v2 way are confirmed ([`Event::Delivered`]); others are sent best effort.
     pub fn send_message(
         &mut self,
         to: &str,
         body: &RawValue,
         now: Instant,
     ) -> Result<MessageId, SendError> {
-        self.send_json(to, body.get(), now)
+        let deadline = self.opts.delivery_timeout.map(|d| now + d);
+        self.send_json(to, body.get(), deadline, now)
+    }
+
+    /// As [`send_message`](Self::send_message), giving up at `deadline` if not confirmed by then
+    /// ([`Event::Undeliverable`]).
+    pub fn send_message_by(
+        &mut self,
+        to: &str,
+        body: &RawValue,
+        deadline: Instant,
+        now: Instant,
+    ) -> Result<MessageId, SendError> {
+        self.send_json(to, body.get(), Some(deadline), now)
     }
 
     /// As `send_message`, for a body the caller guarantees is valid JSON.
@@ -468,9 +579,10 @@ impl Node {
         &mut self,
         to: &str,
         body: &str,
+        deadline: Option<Instant>,
         now: Instant,
     ) -> Result<MessageId, SendError> {
-        let _ = now;
+        let t = self.tick(now);
         if !wire::name_is_valid(to) {
             return Err(SendError::InvalidName { len: to.len() });
         }
@@ -483,9 +595,9 @@ impl Node {
         }
         let id = MessageId(self.next_message);
         if *to == *self.name {
-            self.next_message += 1;
             let body = RawValue::from_string(body.to_owned())
                 .map_err(|e| SendError::Serialize(e.to_string()))?;
+            self.next_message += 1;
             self.events.push_back(Event::Message {
                 from: self.name.to_string(),
                 to: self.name.to_string(),
@@ -495,26 +607,25 @@ impl Node {
             return Ok(id);
         }
         let route = self.routing.route(to);
-        let queued = self.outboxes.get(to).map_or(0, VecDeque::len);
-        // Fast path: nothing waiting ahead of it and room on the link.
-        if queued == 0 {
-            if let Some(r) = route {
-                if self.room_on(r.link) {
-                    self.next_message += 1;
-                    if let Some(Some(l)) = self.links.get_mut(r.link.0) {
-                        let hops = first_hop(l);
-                        push_frame(l, r.link, &mut self.transmit, |out| {
-                            wire::emit_msg(out, &self.name, to, body, hops)
-                        });
-                    }
-                    return Ok(id);
+        let slot = self.outbox_of.get(to).copied();
+        // Best effort with nothing waiting ahead and room on the link: straight out, no copy.
+        if let (None, Some(r)) = (slot, route) {
+            if !r.confirmed && self.room_on(r.link) {
+                self.next_message += 1;
+                if let Some(Some(l)) = self.links.get_mut(r.link.0) {
+                    let hops = first_hop(l);
+                    push_frame(l, r.link, &mut self.transmit, |out| {
+                        wire::emit_msg(out, &self.name, to, body, hops, None)
+                    });
                 }
+                return Ok(id);
             }
         }
         if route.is_none() && !self.opts.queue_messages {
             return Err(SendError::Unreachable { to: to.to_owned() });
         }
-        if queued >= self.opts.max_queued_per_destination {
+        let held = slot.map_or(0, |s| self.outboxes[s].len());
+        if held >= self.opts.max_queued_per_destination {
             return Err(SendError::QueueFull {
                 to: to.to_owned(),
                 limit: self.opts.max_queued_per_destination,
@@ -523,20 +634,27 @@ impl Node {
         let body = RawValue::from_string(body.to_owned())
             .map_err(|e| SendError::Serialize(e.to_string()))?;
         self.next_message += 1;
-        self.enqueue(to, Queued { from: None, body });
-        if route.is_some() {
-            self.blocked.insert(to.into());
-        }
-        Ok(id)
-    }
-
-    fn enqueue(&mut self, to: &str, q: Queued) {
-        if let Some(queue) = self.outboxes.get_mut(to) {
-            queue.push_back(q);
-        } else {
-            self.outboxes.insert(to.into(), VecDeque::from([q]));
-        }
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                let serial = self.serial();
+                let s = self.outboxes.insert(Outbox::new(to, serial));
+                self.outbox_of.insert(to.into(), s);
+                s
+            }
+        };
+        let deadline = deadline.map(|d| d.saturating_duration_since(self.epoch).as_millis() as u64);
+        self.outboxes[slot].push(Pending {
+            id,
+            body,
+            seq: 0,
+            sent_at: t,
+            resent: false,
+            deadline,
+        });
         self.queued_total += 1;
+        self.pump(to);
+        Ok(id)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -581,7 +699,7 @@ impl Node {
 
     /// `n` bytes of [`outbound`](Self::outbound) were written.
     pub fn consume_outbound(&mut self, link: LinkId, n: usize, now: Instant) {
-        let _ = now;
+        self.tick(now);
         let max = self.opts.max_link_buffer;
         let Some(l) = self.link_mut(link) else { return };
         l.head = (l.head + n).min(l.out.len());
@@ -599,6 +717,7 @@ impl Node {
         if pending < max / 2 && !self.blocked.is_empty() {
             for name in std::mem::take(&mut self.blocked) {
                 self.pump(&name);
+                self.pump_held(&name);
             }
         }
     }
@@ -664,9 +783,16 @@ impl Node {
         self.routing.routes()
     }
 
-    /// Messages waiting for `name`.
+    /// Own messages held for `name`: queued, or sent and not confirmed.
     pub fn queued_for(&self, name: &str) -> usize {
-        self.outboxes.get(name).map_or(0, VecDeque::len)
+        self.outbox_of
+            .get(name)
+            .map_or(0, |&s| self.outboxes[s].len())
+    }
+
+    /// The link-state database (v2).
+    pub fn lsdb(&self) -> &Lsdb {
+        &self.lsdb
     }
 
     /// The agent's own accounting.
@@ -676,7 +802,10 @@ impl Node {
             links: open.clone().count(),
             pending_links: self.pending_links,
             known_names: self.routing.len(),
+            descriptions: self.lsdb.len(),
             queued_messages: self.queued_total,
+            held_messages: self.held_total,
+            streams: self.inboxes.len(),
             buffered_bytes: open.map(Link::pending).sum(),
             timers: self.timers.len(),
             ..self.stats.clone()
@@ -686,32 +815,27 @@ impl Node {
     // -----------------------------------------------------------------------------------------
     // Frames
 
-    fn handle_frame(&mut self, link: LinkId, frame: &[u8], t: u64) -> Result<(), LinkDownReason> {
+    fn handle_frame(&mut self, link: LinkId, frame: &[u8]) -> Result<(), LinkDownReason> {
         let msg = wire::parse(frame, self.opts.max_known_names).map_err(LinkDownReason::Wire)?;
-        let identified = self.link_peer(link).is_some();
+        let Some(l) = self.links.get(link.0).and_then(Option::as_ref) else {
+            return Ok(());
+        };
+        let (identified, v2) = (l.peer.is_some(), l.is_v2());
         match msg {
-            Wire::Ping => self.with_out(link, wire::emit_pong),
+            Wire::Ping => self.with_control(link, wire::emit_pong),
             Wire::Pong | Wire::Unknown => {}
-            Wire::Hello(h) => {
-                if !identified {
-                    self.on_hello(link, h, t)?;
-                }
-            }
-            Wire::Reach { add, who } => {
-                if identified {
-                    self.on_reach(link, add, &who)?;
-                }
-            }
-            Wire::Msg(m) => {
-                if identified {
-                    self.on_msg(link, m);
-                }
-            }
+            Wire::Hello(h) if !identified => self.on_hello(link, h)?,
+            Wire::Reach { add, who } if identified && !v2 => self.on_reach(link, add, &who)?,
+            Wire::Msg(m) if identified => self.on_msg(link, m),
+            Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa)?,
+            Wire::Ack(a) if identified && v2 => self.on_ack(link, a),
+            // A second hello, or a frame the link's version does not use: ignored.
+            _ => {}
         }
         Ok(())
     }
 
-    fn on_hello(&mut self, link: LinkId, h: Hello<'_>, t: u64) -> Result<(), LinkDownReason> {
+    fn on_hello(&mut self, link: LinkId, h: Hello<'_>) -> Result<(), LinkDownReason> {
         let Some(l) = self.link_mut(link) else {
             return Ok(());
         };
@@ -724,6 +848,7 @@ impl Node {
         if *h.name == *self.name {
             return Err(LinkDownReason::OwnName);
         }
+        let offered = u64::from(self.opts.protocol_version);
         if self.link_to(&h.name).is_some() {
             if let LinkOrigin::Dialed(c) = origin {
                 if let Some(d) = self.dials.get_mut(c.0 as usize) {
@@ -732,25 +857,28 @@ impl Node {
             } else {
                 // Answer before closing, so the dialler learns who it reached and stops.
                 let name = self.name.clone();
-                self.with_out(link, |out| {
-                    wire::emit_hello(out, true, &name, [], u64::from(PROTOCOL_VERSION))
+                let answer_version = h.version.min(offered);
+                self.with_control(link, |out| {
+                    wire::emit_hello(out, true, &name, [], answer_version)
                 });
             }
             return Err(LinkDownReason::Duplicate {
                 name: h.name.into_owned(),
             });
         }
+        let version = u8::try_from(h.version.min(offered)).unwrap_or(1);
         if !dialer {
+            // A v2 peer learns names from the database; an original one from this answer.
+            let told: BTreeSet<Box<str>> = if version >= 2 {
+                BTreeSet::new()
+            } else {
+                self.routing.routes().map(|(n, _)| n.into()).collect()
+            };
+            // An original peer gets a pure v1 answer; a v2 peer learns this side speaks v2.
             let name = self.name.clone();
-            let told: BTreeSet<Box<str>> = self.routing.routes().map(|(n, _)| n.into()).collect();
-            self.with_out(link, |out| {
-                wire::emit_hello(
-                    out,
-                    true,
-                    &name,
-                    told.iter().map(|n| &**n),
-                    u64::from(PROTOCOL_VERSION),
-                )
+            let answer_version = u64::from(version);
+            self.with_control(link, |out| {
+                wire::emit_hello(out, true, &name, told.iter().map(|n| &**n), answer_version)
             });
             if let Some(l) = self.link_mut(link) {
                 l.told = told;
@@ -758,18 +886,25 @@ impl Node {
         }
         let peer: Box<str> = (*h.name).into();
         self.routing
-            .add_direct(&peer, link)
+            .add_direct(&peer, link, version >= 2)
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
-        let version = PROTOCOL_VERSION.min(u8::try_from(h.version).unwrap_or(u8::MAX));
         self.pending_links -= 1;
+        self.own_dirty = true;
+        self.paths_dirty = true;
         let ping_after = Self::ms(self.opts.ping_after);
+        let t = self.now;
         let Some(l) = self.link_mut(link) else {
             return Ok(());
         };
         l.peer = Some(peer.clone());
         l.version = version;
-        l.told.remove(&peer);
-        l.resync = true;
+        if version >= 2 {
+            l.told.clear();
+            l.db_sync = true;
+        } else {
+            l.told.remove(&peer);
+            l.resync = true;
+        }
         let serial = l.serial;
         if ping_after > 0 {
             self.timers
@@ -781,7 +916,11 @@ impl Node {
             inbound: !dialer,
             version,
         });
-        self.on_reach(link, true, &h.iknow)
+        if version >= 2 {
+            Ok(())
+        } else {
+            self.on_reach(link, true, &h.iknow)
+        }
     }
 
     fn on_reach(
@@ -806,10 +945,43 @@ impl Node {
                     .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
                 if !l.heard.contains(&**name) {
                     l.heard.insert((**name).into());
+                    self.own_dirty = true;
                 }
             } else {
                 self.routing.remove_via(name, link);
-                l.heard.remove(&**name);
+                if l.heard.remove(&**name) {
+                    self.own_dirty = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_lsa(&mut self, link: LinkId, lsa: Lsa<'_>) -> Result<(), LinkDownReason> {
+        let to_box = |v: &[std::borrow::Cow<'_, str>]| {
+            v.iter().map(|n| Box::<str>::from(&**n)).collect::<Vec<_>>()
+        };
+        let received = self
+            .lsdb
+            .receive(
+                &lsa.origin,
+                lsa.inc,
+                lsa.seq,
+                to_box(&lsa.neighbors),
+                to_box(&lsa.externals),
+            )
+            .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
+        match received {
+            Received::Newer => {
+                self.paths_dirty = true;
+                self.flood(&lsa.origin, Some(link));
+            }
+            Received::Same => {}
+            Received::Older => self.send_description(link, &lsa.origin),
+            Received::OwnRenumbered => {
+                self.inc = self.lsdb.own().inc;
+                let me = self.name.clone();
+                self.flood(&me, None);
             }
         }
         Ok(())
@@ -821,6 +993,11 @@ impl Node {
         };
         if *m.to == *self.name {
             let via = prev.to_owned();
+            if let Some(seq) = m.seq {
+                if !self.receive_numbered(&m.from, seq) {
+                    return;
+                }
+            }
             self.events.push_back(Event::Message {
                 from: m.from.into_owned(),
                 to: m.to.into_owned(),
@@ -834,36 +1011,128 @@ impl Node {
             self.stats.relay_dropped += 1;
             return;
         }
-        match self.routing.route(&m.to) {
-            Some(r) if r.link != link && self.room_on(r.link) => {
-                if self.opts.trace_relays {
-                    let prev = prev.to_owned();
-                    let next = self.link_peer(r.link).unwrap_or_default().to_owned();
-                    self.events.push_back(Event::Relayed {
-                        from: m.from.to_string(),
-                        to: m.to.to_string(),
-                        prev,
-                        next,
+        let route = self.routing.route(&m.to);
+        let next = match route {
+            Some(r) if r.link != link && self.room_on(r.link) => r.link,
+            None if m.seq.is_none()
+                && self.opts.queue_messages
+                && self.held.get(&*m.to).map_or(0, VecDeque::len)
+                    < self.opts.max_queued_per_destination =>
+            {
+                // The original holds what it cannot forward yet; so does a relay here, for
+                // unnumbered messages. Numbered ones are resent by their origin instead.
+                self.stats.relayed += 1;
+                self.held
+                    .entry((*m.to).into())
+                    .or_default()
+                    .push_back(Held {
+                        from: (*m.from).into(),
+                        body: m.body.to_owned(),
+                    });
+                self.held_total += 1;
+                return;
+            }
+            _ => {
+                self.stats.relay_dropped += 1;
+                return;
+            }
+        };
+        let Some(Some(l)) = self.links.get_mut(next.0) else {
+            return;
+        };
+        if m.seq.is_some() && !l.is_v2() {
+            // A numbered message must not lose its number on a v1 link: its origin will resend
+            // it once a v2 way exists.
+            self.stats.relay_dropped += 1;
+            return;
+        }
+        let hops = l.is_v2().then(|| m.hops.unwrap_or(1) + 1);
+        push_frame(l, next, &mut self.transmit, |out| {
+            wire::emit_msg(out, &m.from, &m.to, m.body.get(), hops, m.seq)
+        });
+        self.stats.relayed += 1;
+        if self.opts.trace_relays {
+            let prev = self.link_peer(link).unwrap_or_default().to_owned();
+            let next = self.link_peer(next).unwrap_or_default().to_owned();
+            self.events.push_back(Event::Relayed {
+                from: m.from.into_owned(),
+                to: m.to.into_owned(),
+                prev,
+                next,
+            });
+        }
+    }
+
+    /// Applies a numbered message's place in its stream; returns whether to hand it over.
+    fn receive_numbered(&mut self, from: &str, seq: Seq) -> bool {
+        let now = self.now;
+        if !self.inboxes.contains_key(from) {
+            if self.inboxes.len() >= self.opts.max_known_names {
+                // Forget the stream least recently used; its origin's base restarts it safely.
+                let oldest = self
+                    .inboxes
+                    .iter()
+                    .min_by_key(|(_, i)| i.used)
+                    .map(|(n, _)| n.clone());
+                if let Some(n) = oldest {
+                    self.inboxes.remove(&n);
+                }
+            }
+            self.inboxes.insert(from.into(), Inbox::new(seq, now));
+        }
+        let Some(inbox) = self.inboxes.get_mut(from) else {
+            return false;
+        };
+        let was_due = inbox.ack_due;
+        let verdict = inbox.accept(seq, now);
+        if inbox.ack_due && !was_due {
+            self.acks_due.push(from.into());
+        }
+        match verdict {
+            Verdict::Deliver => true,
+            Verdict::Duplicate => {
+                self.stats.duplicates += 1;
+                false
+            }
+            Verdict::Ahead | Verdict::Stale => false,
+        }
+    }
+
+    fn on_ack(&mut self, link: LinkId, a: Ack<'_>) {
+        if *a.to != *self.name {
+            if a.hops.is_some_and(|h| h >= u64::from(self.opts.max_hops)) {
+                self.stats.relay_dropped += 1;
+                return;
+            }
+            match self.routing.route(&a.to) {
+                Some(r) if r.link != link && self.room_on(r.link) && self.link_is_v2(r.link) => {
+                    let hops = a.hops.unwrap_or(1) + 1;
+                    self.with_control(r.link, |out| {
+                        wire::emit_ack(out, &a.from, &a.to, a.inc, a.seq, hops)
                     });
                 }
-                self.stats.relayed += 1;
-                self.relay_msg(r.link, &m.from, &m.to, m.body.get(), m.hops);
+                _ => self.stats.relay_dropped += 1,
             }
-            None if self.opts.queue_messages
-                && self.queued_for(&m.to) < self.opts.max_queued_per_destination =>
-            {
-                // The original queues what it cannot forward yet; so does a v1 relay here.
-                self.stats.relayed += 1;
-                self.enqueue(
-                    &m.to,
-                    Queued {
-                        from: Some((*m.from).into()),
-                        body: m.body.to_owned(),
-                    },
-                );
-            }
-            _ => self.stats.relay_dropped += 1,
+            return;
         }
+        if a.inc != self.inc {
+            return;
+        }
+        let Some(&slot) = self.outbox_of.get(&*a.from) else {
+            return;
+        };
+        let mut ids = std::mem::take(&mut self.ids);
+        self.outboxes[slot].confirm(a.seq, self.now, &mut ids);
+        self.queued_total -= ids.len();
+        self.stats.confirmed += ids.len() as u64;
+        for id in ids.drain(..) {
+            self.events.push_back(Event::Delivered {
+                to: a.from.to_string(),
+                id,
+            });
+        }
+        self.ids = ids;
+        self.pump(&a.from);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -877,31 +1146,48 @@ impl Node {
         Some(self.links.get(link.0)?.as_ref()?.serial)
     }
 
+    fn link_is_v2(&self, link: LinkId) -> bool {
+        matches!(self.links.get(link.0), Some(Some(l)) if l.is_v2())
+    }
+
     fn room_on(&self, link: LinkId) -> bool {
         matches!(self.links.get(link.0), Some(Some(l)) if l.pending() < self.opts.max_link_buffer)
     }
 
-    /// Appends to a link's outbound bytes and lists it for transmission.
-    fn with_out(&mut self, link: LinkId, write: impl FnOnce(&mut Vec<u8>)) {
+    /// Appends a control frame to a link's outbound bytes and lists it for transmission.
+    fn with_control(&mut self, link: LinkId, write: impl FnOnce(&mut Vec<u8>)) {
         if let Some(Some(l)) = self.links.get_mut(link.0) {
-            push_frame(l, link, &mut self.transmit, write);
+            push_control(l, link, &mut self.transmit, &mut self.stats, write);
         }
     }
 
-    /// Forwards a message that arrived having travelled `hops` hops.
-    fn relay_msg(&mut self, link: LinkId, from: &str, to: &str, body: &str, hops: Option<u64>) {
+    /// Sends the stored description of `origin` on `link`.
+    fn send_description(&mut self, link: LinkId, origin: &str) {
+        let Some(lsa) = self.lsdb.get(origin) else {
+            return;
+        };
         let Some(Some(l)) = self.links.get_mut(link.0) else {
             return;
         };
-        // v1 links carry pure v1 frames.
-        let hops = if l.version >= 2 {
-            Some(hops.unwrap_or(1) + 1)
-        } else {
-            None
-        };
-        push_frame(l, link, &mut self.transmit, |out| {
-            wire::emit_msg(out, from, to, body, hops)
+        push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
+            emit_description(out, origin, lsa)
         });
+    }
+
+    /// Sends the stored description of `origin` on every v2 link but `except`.
+    fn flood(&mut self, origin: &str, except: Option<LinkId>) {
+        let Some(lsa) = self.lsdb.get(origin) else {
+            return;
+        };
+        for (i, slot) in self.links.iter_mut().enumerate() {
+            let Some(l) = slot else { continue };
+            if l.peer.is_none() || !l.is_v2() || Some(LinkId(i)) == except {
+                continue;
+            }
+            push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
+                emit_description(out, origin, lsa)
+            });
+        }
     }
 
     /// Closes a link on the core's own decision and tells the caller to close the connection.
@@ -918,11 +1204,13 @@ impl Node {
             for name in &l.heard {
                 self.routing.remove_via(name, link);
             }
+            self.own_dirty = true;
+            self.paths_dirty = true;
         } else {
             self.pending_links -= 1;
         }
         if let LinkOrigin::Dialed(c) = l.origin {
-            let t = self.timers.now();
+            let t = self.now;
             if let Some(d) = self.dials.get(c.0 as usize) {
                 if d.state == DialState::Linked(link) {
                     if self.opts.auto_reconnect {
@@ -991,7 +1279,7 @@ impl Node {
         }
         if t >= l.last_rx + ping_after {
             l.ping_sent = Some(t);
-            self.with_out(link, wire::emit_ping);
+            self.with_control(link, wire::emit_ping);
             self.timers
                 .insert(t + ping_timeout, Timer::Ping { link, serial });
         } else {
@@ -1000,10 +1288,59 @@ impl Node {
         }
     }
 
+    fn arm_purge(&mut self) {
+        if !self.purge_armed {
+            if let Some(since) = self.lsdb.oldest_unreachable() {
+                self.purge_armed = true;
+                self.timers.insert(since + LSA_KEEP + 1, Timer::Purge);
+            }
+        }
+    }
+
     // -----------------------------------------------------------------------------------------
-    // Commit: turn routing changes into events, announcements and sends.
+    // Commit: turn state changes into descriptions, routes, events, announcements and sends.
 
     fn commit(&mut self) {
+        let v2 = self.opts.protocol_version >= 2;
+        if self.own_dirty {
+            self.own_dirty = false;
+            let mut neighbors: Vec<Box<str>> = self
+                .links
+                .iter()
+                .flatten()
+                .filter_map(|l| l.peer.clone())
+                .collect();
+            neighbors.sort();
+            neighbors.dedup();
+            let externals: Vec<Box<str>> = self.routing.v1_only().map(Box::from).collect();
+            if self.lsdb.originate(neighbors, externals) && v2 {
+                let me = self.name.clone();
+                self.flood(&me, None);
+                self.paths_dirty = true;
+            }
+        }
+        if v2 {
+            self.sync_databases();
+        }
+        if self.paths_dirty && v2 {
+            self.paths_dirty = false;
+            let direct: Vec<Direct<'_>> = self
+                .links
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    let l = l.as_ref()?;
+                    Some(Direct {
+                        name: l.peer.as_deref()?,
+                        link: LinkId(i),
+                        v2: l.is_v2(),
+                    })
+                })
+                .collect();
+            let paths = self.lsdb.shortest_paths(&direct, self.now);
+            self.routing.set_paths(&paths);
+            self.arm_purge();
+        }
         let changes = self.routing.commit();
         for ch in &changes {
             match (ch.old, ch.new) {
@@ -1020,6 +1357,13 @@ impl Node {
             if was_direct && !is_direct {
                 self.wake_dormant(&ch.name);
             }
+            // Whatever was in flight went the old way: resend it the new way.
+            if let Some(&slot) = self.outbox_of.get(&ch.name) {
+                let ob = &mut self.outboxes[slot];
+                if ob.in_flight() > 0 {
+                    ob.go_back();
+                }
+            }
             for (i, slot) in self.links.iter_mut().enumerate() {
                 let Some(l) = slot else { continue };
                 if l.peer.is_some() && !l.resync {
@@ -1027,6 +1371,35 @@ impl Node {
                 }
             }
         }
+        self.announce();
+        for ch in changes {
+            if ch.new.is_some() {
+                self.pump(&ch.name);
+                self.pump_held(&ch.name);
+            }
+        }
+        self.send_acks();
+    }
+
+    /// Sends the whole database on v2 links that just said hello.
+    fn sync_databases(&mut self) {
+        for (i, slot) in self.links.iter_mut().enumerate() {
+            let Some(l) = slot else { continue };
+            if !l.db_sync {
+                continue;
+            }
+            l.db_sync = false;
+            for (origin, lsa) in self.lsdb.iter() {
+                push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
+                    emit_description(out, origin, lsa)
+                });
+            }
+        }
+    }
+
+    /// Brings every v1 peer's picture up to date: full comparisons for new links, then the
+    /// announcements gathered, sent together.
+    fn announce(&mut self) {
         for (i, slot) in self.links.iter_mut().enumerate() {
             let Some(l) = slot else { continue };
             if l.resync {
@@ -1045,7 +1418,7 @@ impl Node {
             if !l.tell_del.is_empty() || !l.tell_add.is_empty() {
                 let del = std::mem::take(&mut l.tell_del);
                 let add = std::mem::take(&mut l.tell_add);
-                push_frame(l, LinkId(i), &mut self.transmit, |out| {
+                push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
                     if !del.is_empty() {
                         wire::emit_reach(out, false, del.iter().map(|n| &**n));
                     }
@@ -1055,15 +1428,31 @@ impl Node {
                 });
             }
         }
-        for ch in changes {
-            if ch.new.is_some() {
-                self.pump(&ch.name);
+    }
+
+    /// Confirms what was handed over since the last commit, one cumulative ack per origin.
+    fn send_acks(&mut self) {
+        for origin in std::mem::take(&mut self.acks_due) {
+            let Some(inbox) = self.inboxes.get_mut(&origin) else {
+                continue;
+            };
+            inbox.ack_due = false;
+            let (inc, upto) = (inbox.inc, inbox.confirmed());
+            match self.routing.route(&origin) {
+                Some(r) if self.link_is_v2(r.link) => {
+                    let me = self.name.clone();
+                    self.with_control(r.link, |out| {
+                        wire::emit_ack(out, &me, &origin, inc, upto, 1)
+                    });
+                }
+                // No way back yet: the origin resends, and the duplicate is confirmed then.
+                _ => {}
             }
         }
     }
 
     fn wake_dormant(&mut self, name: &str) {
-        let t = self.timers.now();
+        let t = self.now;
         let sleeping: Vec<ConnectId> = self
             .dials
             .iter()
@@ -1076,12 +1465,99 @@ impl Node {
         }
     }
 
-    /// Moves queued messages for `to` onto its link while the link has room.
+    /// Sends what the window and the link's buffer allow from this agent's messages for `to`.
     fn pump(&mut self, to: &str) {
+        let Some(&slot) = self.outbox_of.get(to) else {
+            return;
+        };
+        if let Some(route) = self.routing.route(to) {
+            let ob = &mut self.outboxes[slot];
+            let Some(Some(l)) = self.links.get_mut(route.link.0) else {
+                return;
+            };
+            let max = self.opts.max_link_buffer;
+            if route.confirmed {
+                while l.pending() < max {
+                    let base = ob.base();
+                    let Some((p, seq)) = ob.next_confirmed(self.opts.max_in_flight, self.now)
+                    else {
+                        break;
+                    };
+                    if p.resent {
+                        self.stats.resent += 1;
+                    }
+                    let seq = Seq {
+                        inc: self.inc,
+                        seq,
+                        base,
+                    };
+                    push_frame(l, route.link, &mut self.transmit, |out| {
+                        wire::emit_msg(out, &self.name, to, p.body.get(), Some(1), Some(seq))
+                    });
+                }
+            } else {
+                let hops = first_hop(l);
+                while l.pending() < max {
+                    let Some(p) = ob.pop_unconfirmed() else { break };
+                    self.queued_total -= 1;
+                    push_frame(l, route.link, &mut self.transmit, |out| {
+                        wire::emit_msg(out, &self.name, to, p.body.get(), hops, None)
+                    });
+                }
+            }
+            if l.pending() >= max && !ob.all_sent() {
+                self.blocked.insert(to.into());
+            }
+        }
+        if self.outboxes[slot].is_empty() {
+            self.outboxes.remove(slot);
+            self.outbox_of.remove(to);
+        } else {
+            self.arm_outbox(slot);
+        }
+    }
+
+    /// Arms the outbox's timer for its next resend or deadline, unless one is armed earlier.
+    fn arm_outbox(&mut self, slot: usize) {
+        let ob = &mut self.outboxes[slot];
+        if let Some(due) = ob.due() {
+            if ob.timer_at.is_none_or(|t| due < t) {
+                ob.timer_at = Some(due);
+                let serial = ob.serial;
+                self.timers.insert(due, Timer::Outbox { slot, serial });
+            }
+        }
+    }
+
+    /// An outbox's timer fired: give up on what is past its deadline, resend after a timeout.
+    fn outbox_due(&mut self, slot: usize, t: u64) {
+        let ob = &mut self.outboxes[slot];
+        ob.timer_at = None;
+        let mut ids = std::mem::take(&mut self.ids);
+        ob.expire(t, &mut ids);
+        self.queued_total -= ids.len();
+        for id in ids.drain(..) {
+            self.events.push_back(Event::Undeliverable {
+                to: ob.to.to_string(),
+                id,
+                reason: UndeliverableReason::Expired,
+            });
+        }
+        self.ids = ids;
+        if ob.in_flight() > 0 && ob.rto_at.is_some_and(|at| at <= t) {
+            ob.timed_out(t);
+            self.stats.timeouts += 1;
+        }
+        let to = ob.to.clone();
+        self.pump(&to);
+    }
+
+    /// Forwards held relayed messages for `to` while its link has room.
+    fn pump_held(&mut self, to: &str) {
         let Some(route) = self.routing.route(to) else {
             return;
         };
-        let Some(queue) = self.outboxes.get_mut(to) else {
+        let Some(queue) = self.held.get_mut(to) else {
             return;
         };
         let Some(Some(l)) = self.links.get_mut(route.link.0) else {
@@ -1089,15 +1565,14 @@ impl Node {
         };
         let hops = first_hop(l);
         while l.pending() < self.opts.max_link_buffer {
-            let Some(q) = queue.pop_front() else { break };
-            self.queued_total -= 1;
-            let from = q.from.as_deref().unwrap_or(&self.name);
+            let Some(h) = queue.pop_front() else { break };
+            self.held_total -= 1;
             push_frame(l, route.link, &mut self.transmit, |out| {
-                wire::emit_msg(out, from, to, q.body.get(), hops)
+                wire::emit_msg(out, &h.from, to, h.body.get(), hops, None)
             });
         }
         if queue.is_empty() {
-            self.outboxes.remove(to);
+            self.held.remove(to);
         } else {
             self.blocked.insert(to.into());
         }
@@ -1118,16 +1593,41 @@ fn push_frame(
     }
 }
 
+/// As [`push_frame`], counting the bytes as control traffic.
+fn push_control(
+    l: &mut Link,
+    link: LinkId,
+    transmit: &mut VecDeque<LinkId>,
+    stats: &mut Stats,
+    write: impl FnOnce(&mut Vec<u8>),
+) {
+    let before = l.out.len();
+    push_frame(l, link, transmit, write);
+    stats.control_frames += 1;
+    stats.control_bytes += (l.out.len() - before) as u64;
+}
+
+fn emit_description(out: &mut Vec<u8>, origin: &str, lsa: &crate::lsdb::Lsa) {
+    wire::emit_lsa(
+        out,
+        origin,
+        lsa.inc,
+        lsa.seq,
+        lsa.neighbors.iter().map(|n| &**n),
+        lsa.externals.iter().map(|n| &**n),
+    )
+}
+
 /// The hop count an own message carries on `l`: none on a v1 link, which carries pure v1 frames.
 fn first_hop(l: &Link) -> Option<u64> {
-    if l.version >= 2 { Some(1) } else { None }
+    l.is_v2().then_some(1)
 }
 
 /// Brings what `l` was told about `name` in line with `route`, gathering the announcement.
 /// v1 rule: tell a peer every name reachable other than through itself (split horizon), and
-/// never its own name.
+/// never its own name. v2 links learn from descriptions instead.
 fn tell(l: &mut Link, link: LinkId, name: &str, route: Option<Route>) {
-    if l.version >= 2 {
+    if l.is_v2() {
         return;
     }
     let should = route.is_some_and(|r| r.link != link) && l.peer.as_deref() != Some(name);

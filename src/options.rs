@@ -48,6 +48,16 @@ pub struct Options {
     /// (own messages) or are dropped (relayed ones). Control frames are never held back.
     /// Default 1 MiB.
     pub max_link_buffer: usize,
+    /// The highest protocol version this agent offers. 2 (the default) adds shortest paths,
+    /// loop-free routing and confirmed, ordered, exactly-once delivery on links where both sides
+    /// speak it; 1 behaves exactly as an original agent.
+    pub protocol_version: u8,
+    /// Messages per destination sent on a confirmed route and not confirmed yet; more wait in
+    /// the queue. Default 1024.
+    pub max_in_flight: usize,
+    /// Give up on a message not confirmed within this time, reporting
+    /// [`Event::Undeliverable`](crate::Event::Undeliverable). `None` (the default) never gives up.
+    pub delivery_timeout: Option<Duration>,
     /// Hops a message may travel: a relay drops a message that has already made this many
     /// (counted on v2 links; v1 frames carry no count). Default 32.
     pub max_hops: u8,
@@ -70,6 +80,9 @@ impl Default for Options {
             max_known_names: 100_000,
             max_pending_links: 64,
             max_link_buffer: 1024 * 1024,
+            protocol_version: 2,
+            max_in_flight: 1024,
+            delivery_timeout: None,
             max_hops: 32,
             trace_relays: false,
         }

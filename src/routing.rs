@@ -9,10 +9,12 @@
 //! link that is replaced by another one to the same peer within a single input shows up as a
 //! route change, not as a lose-then-meet.
 //!
-//! v1 semantics (the original agents'): a name is reachable directly (it is a linked peer) or
-//! through every direct peer that announced it with `imcon4` and has not withdrawn it with
-//! `im!con4`. A direct link wins; otherwise the oldest announcement still standing does, as in
-//! the original. Hop counts are unknown for announced names.
+//! A name's route comes from three sources, in this order of preference:
+//! 1. a direct link to it;
+//! 2. the shortest path over the v2 link-state database (set whole by [`Routing::set_paths`]);
+//! 3. v1 announcements: every direct peer that announced the name with `imcon4` and has not
+//!    withdrawn it with `im!con4`; the oldest announcement still standing wins, as in the
+//!    original. Hop counts are unknown for such names.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -26,6 +28,9 @@ pub struct Route {
     pub link: LinkId,
     /// Hops to the name: 1 for a direct peer; `None` when unknown (learned from a v1 peer).
     pub hops: Option<u32>,
+    /// Whether deliveries on this route are confirmed end to end: the way is all v2 and so is
+    /// the destination.
+    pub confirmed: bool,
 }
 
 /// A name whose route changed at a commit.
@@ -41,8 +46,10 @@ pub struct Change {
 
 #[derive(Debug, Default)]
 struct NameEntry {
-    /// The link to this name when it is a direct peer.
-    direct: Option<LinkId>,
+    /// The link to this name when it is a direct peer, and whether it speaks v2.
+    direct: Option<(LinkId, bool)>,
+    /// The shortest path over the link-state database.
+    path: Option<Route>,
     /// Links whose peers announced this name, oldest first.
     vias: Vec<LinkId>,
     /// The route as of the last commit.
@@ -52,17 +59,25 @@ struct NameEntry {
 
 impl NameEntry {
     fn select(&self) -> Option<Route> {
-        if let Some(link) = self.direct {
+        if let Some((link, v2)) = self.direct {
             return Some(Route {
                 link,
                 hops: Some(1),
+                confirmed: v2,
             });
         }
-        self.vias.first().map(|&link| Route { link, hops: None })
+        if self.path.is_some() {
+            return self.path;
+        }
+        self.vias.first().map(|&link| Route {
+            link,
+            hops: None,
+            confirmed: false,
+        })
     }
 
     fn is_empty(&self) -> bool {
-        self.direct.is_none() && self.vias.is_empty() && self.route.is_none()
+        self.direct.is_none() && self.path.is_none() && self.vias.is_empty() && self.route.is_none()
     }
 }
 
@@ -121,21 +136,59 @@ impl Routing {
         Ok(e)
     }
 
-    /// `name` is a direct peer on `link`.
-    pub fn add_direct(&mut self, name: &str, link: LinkId) -> Result<(), TableFull> {
-        self.entry(name)?.direct = Some(link);
+    /// `name` is a direct peer on `link`, which speaks v2 or not.
+    pub fn add_direct(&mut self, name: &str, link: LinkId, v2: bool) -> Result<(), TableFull> {
+        self.entry(name)?.direct = Some((link, v2));
         Ok(())
     }
 
     /// `name` is no longer a direct peer on `link`.
     pub fn remove_direct(&mut self, name: &str, link: LinkId) {
-        if let Some(e) = self.names.get(name) {
-            if e.direct == Some(link) {
-                if let Ok(e) = self.entry(name) {
-                    e.direct = None;
-                }
+        let linked = self
+            .names
+            .get(name)
+            .is_some_and(|e| e.direct.is_some_and(|(l, _)| l == link));
+        if linked {
+            if let Ok(e) = self.entry(name) {
+                e.direct = None;
             }
         }
+    }
+
+    /// Replaces every shortest path. Names the database reaches but the table has no room for
+    /// are left out (the database has its own limit, so this only happens under attack).
+    pub fn set_paths(&mut self, paths: &BTreeMap<Box<str>, Route>) {
+        let stale: Vec<Box<str>> = self
+            .names
+            .iter()
+            .filter(|(n, e)| e.path.is_some() && !paths.contains_key(&**n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in stale {
+            if let Ok(e) = self.entry(&name) {
+                e.path = None;
+            }
+        }
+        for (name, &route) in paths {
+            if self
+                .names
+                .get(&**name)
+                .is_some_and(|e| e.path == Some(route))
+            {
+                continue;
+            }
+            if let Ok(e) = self.entry(name) {
+                e.path = Some(route);
+            }
+        }
+    }
+
+    /// Names reached only through v1 announcements (not direct peers), in name order.
+    pub fn v1_only(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .filter(|(_, e)| e.direct.is_none() && !e.vias.is_empty())
+            .map(|(n, _)| &**n)
     }
 
     /// The peer on `link` announced `name` (v1 `imcon4` or `iknow`).
@@ -207,6 +260,34 @@ mod tests {
         LinkId(n)
     }
 
+    fn via(n: usize) -> Route {
+        Route {
+            link: l(n),
+            hops: None,
+            confirmed: false,
+        }
+    }
+
+    #[test]
+    fn a_shortest_path_beats_a_v1_announcement_but_not_a_direct_link() {
+        let mut r = Routing::new(100);
+        r.add_via("D", l(1)).unwrap();
+        r.commit();
+        let path = Route {
+            link: l(2),
+            hops: Some(3),
+            confirmed: true,
+        };
+        r.set_paths(&BTreeMap::from([("D".into(), path)]));
+        assert_eq!(r.commit()[0].new, Some(path));
+        assert_eq!(r.v1_only().collect::<Vec<_>>(), ["D"]);
+        r.add_direct("D", l(4), false).unwrap();
+        assert_eq!(r.commit()[0].new.unwrap().link, l(4));
+        r.remove_direct("D", l(4));
+        r.set_paths(&BTreeMap::new());
+        assert_eq!(r.commit()[0].new, Some(via(1)));
+    }
+
     #[test]
     fn direct_wins_then_oldest_announcement() {
         let mut r = Routing::new(100);
@@ -214,32 +295,19 @@ mod tests {
         r.add_via("C", l(1)).unwrap();
         let ch = r.commit();
         assert_eq!(ch.len(), 1);
-        assert_eq!(
-            ch[0].new,
-            Some(Route {
-                link: l(2),
-                hops: None
-            })
-        );
-        r.add_direct("C", l(3)).unwrap();
+        assert_eq!(ch[0].new, Some(via(2)));
+        r.add_direct("C", l(3), true).unwrap();
         let ch = r.commit();
-        assert_eq!(
-            ch[0].new,
-            Some(Route {
-                link: l(3),
-                hops: Some(1)
-            })
-        );
+        let direct = Route {
+            link: l(3),
+            hops: Some(1),
+            confirmed: true,
+        };
+        assert_eq!(ch[0].new, Some(direct));
         r.remove_direct("C", l(3));
         r.remove_via("C", l(2));
         let ch = r.commit();
-        assert_eq!(
-            ch[0].new,
-            Some(Route {
-                link: l(1),
-                hops: None
-            })
-        );
+        assert_eq!(ch[0].new, Some(via(1)));
         r.remove_via("C", l(1));
         let ch = r.commit();
         assert_eq!(ch[0].new, None);
@@ -249,10 +317,10 @@ mod tests {
     #[test]
     fn swapping_a_link_within_one_commit_is_a_route_change_not_a_loss() {
         let mut r = Routing::new(100);
-        r.add_direct("B", l(1)).unwrap();
+        r.add_direct("B", l(1), false).unwrap();
         r.commit();
         r.remove_direct("B", l(1));
-        r.add_direct("B", l(2)).unwrap();
+        r.add_direct("B", l(2), false).unwrap();
         let ch = r.commit();
         assert_eq!(ch.len(), 1);
         assert!(ch[0].old.is_some() && ch[0].new.is_some());

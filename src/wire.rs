@@ -42,6 +42,10 @@ pub enum Wire<'a> {
     },
     /// `{"c":"msg","f":FROM,"t":TO,"m":BODY}`.
     Msg(Msg<'a>),
+    /// v2: `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"x":[...]}`, one agent's links.
+    Lsa(Lsa<'a>),
+    /// v2: `{"c":"ack","f":DEST,"t":ORIGIN,"i":INC,"s":SEQ,"h":HOPS}`, routed like a message.
+    Ack(Ack<'a>),
     /// A command or answer this version does not know; ignored by design.
     Unknown,
 }
@@ -52,6 +56,7 @@ impl PartialEq for Msg<'_> {
             && self.to == other.to
             && self.body.get() == other.body.get()
             && self.hops == other.hops
+            && self.seq == other.seq
     }
 }
 
@@ -79,6 +84,50 @@ pub struct Msg<'a> {
     /// reads as `null`.
     pub body: &'a RawValue,
     /// `h`: hops travelled so far, when the sender counts them (v2).
+    pub hops: Option<u64>,
+    /// `i`, `s`, `b`: the end-to-end identity of a message sent for confirmed delivery (v2).
+    pub seq: Option<Seq>,
+}
+
+/// Where a confirmed message sits in its (origin, destination) stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seq {
+    /// `i`: the origin's incarnation, chosen when it started.
+    pub inc: u64,
+    /// `s`: the message's number in the stream, from 1.
+    pub seq: u64,
+    /// `b`: the lowest number the origin has not seen confirmed; everything below it was
+    /// delivered, so a destination with no memory of the stream starts there.
+    pub base: u64,
+}
+
+/// One agent's view of its own links, flooded to every v2 agent (v2).
+#[derive(Debug, PartialEq)]
+pub struct Lsa<'a> {
+    /// `o`: the agent described.
+    pub origin: Cow<'a, str>,
+    /// `i`: its incarnation.
+    pub inc: u64,
+    /// `s`: the version of this description within the incarnation.
+    pub seq: u64,
+    /// `n`: its direct peers.
+    pub neighbors: Vec<Cow<'a, str>>,
+    /// `x`: names it reaches only through v1 peers, which describe nothing themselves.
+    pub externals: Vec<Cow<'a, str>>,
+}
+
+/// A cumulative delivery confirmation, travelling from destination back to origin (v2).
+#[derive(Debug, PartialEq)]
+pub struct Ack<'a> {
+    /// `f`: the destination that confirms.
+    pub from: Cow<'a, str>,
+    /// `t`: the origin the confirmation is for.
+    pub to: Cow<'a, str>,
+    /// `i`: the origin's incarnation the numbers belong to.
+    pub inc: u64,
+    /// `s`: every message numbered up to this one was delivered, in order.
+    pub seq: u64,
+    /// `h`: hops travelled so far.
     pub hops: Option<u64>,
 }
 
@@ -174,6 +223,18 @@ struct Envelope<'a> {
     v: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     h: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    i: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    s: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    b: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    o: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    n: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    x: Option<&'a RawValue>,
 }
 
 /// A present field is `Some`, even when it holds `null` (plain `Option` would fold `null` into
@@ -218,6 +279,8 @@ pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
                 who: names(env.who, "im!con4", "who", max_names)?,
             }),
             "msg" => parse_msg(&env).map(Wire::Msg),
+            "lsa" => parse_lsa(&env, max_names).map(Wire::Lsa),
+            "ack" => parse_ack(&env).map(Wire::Ack),
             _ => Ok(Wire::Unknown),
         };
     }
@@ -258,15 +321,7 @@ fn parse_hello<'a>(
         _ => Vec::new(),
     };
     // Every agent speaks at least v1, whatever it claims.
-    let version = match env.v {
-        None => 1,
-        Some(raw) => serde_json::from_str::<u64>(raw.get()).map_err(|_| WireError::Field {
-            command,
-            field: "v",
-            problem: "is not a non-negative integer",
-        })?,
-    }
-    .max(1);
+    let version = optional_u64(env.v, command, "v")?.unwrap_or(1).max(1);
     Ok(Wire::Hello(Hello {
         answer,
         name,
@@ -280,23 +335,75 @@ fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
     let from = required_name(env.f, command, "f")?;
     let to = required_name(env.t, command, "t")?;
     let body = env.m.unwrap_or(RawValue::NULL);
-    let hops = match env.h {
+    let hops = optional_u64(env.h, command, "h")?;
+    let seq = match env.s {
         None => None,
-        Some(raw) => {
-            Some(
-                serde_json::from_str::<u64>(raw.get()).map_err(|_| WireError::Field {
-                    command,
-                    field: "h",
-                    problem: "is not a non-negative integer",
-                })?,
-            )
-        }
+        Some(_) => Some(Seq {
+            inc: required_u64(env.i, command, "i")?,
+            seq: required_u64(env.s, command, "s")?,
+            base: required_u64(env.b, command, "b")?,
+        }),
     };
     Ok(Msg {
         from,
         to,
         body,
         hops,
+        seq,
+    })
+}
+
+fn parse_lsa<'a>(env: &Envelope<'a>, max_names: usize) -> Result<Lsa<'a>, WireError> {
+    let command = "lsa";
+    let neighbors = names(env.n, command, "n", max_names)?;
+    let externals = match env.x {
+        Some(raw) if raw.get() != NULL => names(Some(raw), command, "x", max_names)?,
+        _ => Vec::new(),
+    };
+    Ok(Lsa {
+        origin: required_name(env.o, command, "o")?,
+        inc: required_u64(env.i, command, "i")?,
+        seq: required_u64(env.s, command, "s")?,
+        neighbors,
+        externals,
+    })
+}
+
+fn parse_ack<'a>(env: &Envelope<'a>) -> Result<Ack<'a>, WireError> {
+    let command = "ack";
+    Ok(Ack {
+        from: required_name(env.f, command, "f")?,
+        to: required_name(env.t, command, "t")?,
+        inc: required_u64(env.i, command, "i")?,
+        seq: required_u64(env.s, command, "s")?,
+        hops: optional_u64(env.h, command, "h")?,
+    })
+}
+
+fn optional_u64(
+    raw: Option<&RawValue>,
+    command: &'static str,
+    field: &'static str,
+) -> Result<Option<u64>, WireError> {
+    raw.map(|raw| {
+        serde_json::from_str::<u64>(raw.get()).map_err(|_| WireError::Field {
+            command,
+            field,
+            problem: "is not a non-negative integer",
+        })
+    })
+    .transpose()
+}
+
+fn required_u64(
+    raw: Option<&RawValue>,
+    command: &'static str,
+    field: &'static str,
+) -> Result<u64, WireError> {
+    optional_u64(raw, command, field)?.ok_or(WireError::Field {
+        command,
+        field,
+        problem: "is missing",
     })
 }
 
@@ -519,9 +626,16 @@ pub fn emit_reach<'n>(out: &mut Vec<u8>, add: bool, who: impl IntoIterator<Item 
     });
 }
 
-/// Appends `{"c":"msg","f":FROM,"t":TO,"m":BODY}`, with `,"h":HOPS` when `hops` is given.
-/// `body` is raw JSON and is copied as is.
-pub fn emit_msg(out: &mut Vec<u8>, from: &str, to: &str, body: &str, hops: Option<u64>) {
+/// Appends `{"c":"msg","f":FROM,"t":TO,"m":BODY}`, with `,"h":HOPS` when `hops` is given and
+/// `,"i":INC,"s":SEQ,"b":BASE` for a confirmed message. `body` is raw JSON, copied as is.
+pub fn emit_msg(
+    out: &mut Vec<u8>,
+    from: &str,
+    to: &str,
+    body: &str,
+    hops: Option<u64>,
+    seq: Option<Seq>,
+) {
     frame::encode_with(out, |b| {
         b.extend_from_slice(b"{\"c\":\"msg\",\"f\":");
         write_str(b, from);
@@ -533,6 +647,55 @@ pub fn emit_msg(out: &mut Vec<u8>, from: &str, to: &str, body: &str, hops: Optio
             b.extend_from_slice(b",\"h\":");
             write_u64(b, h);
         }
+        if let Some(q) = seq {
+            b.extend_from_slice(b",\"i\":");
+            write_u64(b, q.inc);
+            b.extend_from_slice(b",\"s\":");
+            write_u64(b, q.seq);
+            b.extend_from_slice(b",\"b\":");
+            write_u64(b, q.base);
+        }
+        b.push(b'}');
+    });
+}
+
+/// Appends `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"x":[...]}`.
+pub fn emit_lsa<'n>(
+    out: &mut Vec<u8>,
+    origin: &str,
+    inc: u64,
+    seq: u64,
+    neighbors: impl IntoIterator<Item = &'n str>,
+    externals: impl IntoIterator<Item = &'n str>,
+) {
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(b"{\"c\":\"lsa\",\"o\":");
+        write_str(b, origin);
+        b.extend_from_slice(b",\"i\":");
+        write_u64(b, inc);
+        b.extend_from_slice(b",\"s\":");
+        write_u64(b, seq);
+        b.extend_from_slice(b",\"n\":");
+        write_names(b, neighbors);
+        b.extend_from_slice(b",\"x\":");
+        write_names(b, externals);
+        b.push(b'}');
+    });
+}
+
+/// Appends `{"c":"ack","f":DEST,"t":ORIGIN,"i":INC,"s":SEQ,"h":HOPS}`.
+pub fn emit_ack(out: &mut Vec<u8>, from: &str, to: &str, inc: u64, seq: u64, hops: u64) {
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(b"{\"c\":\"ack\",\"f\":");
+        write_str(b, from);
+        b.extend_from_slice(b",\"t\":");
+        write_str(b, to);
+        b.extend_from_slice(b",\"i\":");
+        write_u64(b, inc);
+        b.extend_from_slice(b",\"s\":");
+        write_u64(b, seq);
+        b.extend_from_slice(b",\"h\":");
+        write_u64(b, hops);
         b.push(b'}');
     });
 }
@@ -590,6 +753,7 @@ mod tests {
             "Wolf",
             "Rosenberg",
             r#"{"subject":"Meeting"}"#,
+            None,
             None,
         );
         assert_eq!(
@@ -713,6 +877,25 @@ mod tests {
                 br#"{"c":"msg","f":"A","t":"B","h":-1}"#,
                 "\"h\" is not a non-negative integer",
             ),
+            (
+                br#"{"c":"msg","f":"A","t":"B","s":1,"i":2}"#,
+                "\"b\" is missing",
+            ),
+            (
+                br#"{"c":"msg","f":"A","t":"B","s":1.5,"i":2,"b":1}"#,
+                "\"s\" is not a non-negative integer",
+            ),
+            (br#"{"c":"lsa","o":"A","i":1,"s":1}"#, "\"n\" is missing"),
+            (br#"{"c":"lsa","o":"A","i":1,"n":[]}"#, "\"s\" is missing"),
+            (
+                br#"{"c":"lsa","o":"A","i":1,"s":1,"n":["a","b","c"]}"#,
+                "more than 2 names",
+            ),
+            (br#"{"c":"ack","f":"A","t":"B","i":1}"#, "\"s\" is missing"),
+            (
+                br#"{"c":"ack","f":"A","t":"B","i":"1","s":1}"#,
+                "\"i\" is not a non-negative integer",
+            ),
             (br#"{"c":"hi!"}"#, "\"mynameis\" is missing"),
             (
                 br#"{"c":"hi!","mynameis":["x"]}"#,
@@ -786,19 +969,63 @@ mod tests {
     #[test]
     fn round_trips_through_emit_and_parse() {
         let mut out = Vec::new();
+        let seq = Some(Seq {
+            inc: 1_700_000_000_000,
+            seq: 5,
+            base: 3,
+        });
         emit_msg(
             &mut out,
             "Fr\"ance",
             "C\nCCP",
             "[1,\"two\",{\"3\":null}]",
             Some(7),
+            seq,
         );
         let Wire::Msg(m) = parse(&out[4..], 1).unwrap() else {
             panic!()
         };
         assert_eq!(
-            (&*m.from, &*m.to, m.body.get(), m.hops),
-            ("Fr\"ance", "C\nCCP", "[1,\"two\",{\"3\":null}]", Some(7))
+            (&*m.from, &*m.to, m.body.get(), m.hops, m.seq),
+            (
+                "Fr\"ance",
+                "C\nCCP",
+                "[1,\"two\",{\"3\":null}]",
+                Some(7),
+                seq
+            )
+        );
+        out.clear();
+        emit_lsa(&mut out, "A", 9, 2, ["B", "C"], ["D"]);
+        assert_eq!(
+            &out[4..],
+            br#"{"c":"lsa","o":"A","i":9,"s":2,"n":["B","C"],"x":["D"]}"#
+        );
+        let Wire::Lsa(l) = parse(&out[4..], 5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                &*l.origin,
+                l.inc,
+                l.seq,
+                l.neighbors.len(),
+                l.externals.len()
+            ),
+            ("A", 9, 2, 2, 1)
+        );
+        out.clear();
+        emit_ack(&mut out, "B", "A", 9, 41, 1);
+        assert_eq!(
+            &out[4..],
+            br#"{"c":"ack","f":"B","t":"A","i":9,"s":41,"h":1}"#
+        );
+        let Wire::Ack(a) = parse(&out[4..], 5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (&*a.from, &*a.to, a.inc, a.seq, a.hops),
+            ("B", "A", 9, 41, Some(1))
         );
         let mut n = Vec::new();
         for v in [0, 9, 10, 1234567890123, u64::MAX] {

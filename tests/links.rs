@@ -29,6 +29,14 @@ fn a_message_waits_for_an_addressee_that_joins_later() {
     });
     let bodies: Vec<String> = c.received(late).into_iter().map(|(_, _, b)| b).collect();
     assert_eq!(bodies, [r#"{"n":1}"#, r#"{"n":2}"#]);
+    // Both confirmed, and nothing left held for Late.
+    c.run_until("Wolf sees both confirmed", LIMIT, |c| {
+        c.log[wolf]
+            .iter()
+            .filter(|e| matches!(e, Event::Delivered { .. }))
+            .count()
+            == 2
+    });
     assert_eq!(c.agents[wolf].stats().queued_messages, 0);
 }
 

@@ -79,13 +79,15 @@ fn spies_wolf_reaches_rosenberg_through_ames_after_disconnecting_him() {
     );
 }
 
-#[test]
-fn four_nations_messages_route_around_two_broken_links() {
+/// France, America, Britain and CCCP in a full mesh; France–CCCP breaks, then America–CCCP.
+/// Returns the path of France's message to CCCP before the cuts, after one, after both;
+/// `france_settles_on` is where France's route to CCCP ends up after both cuts.
+fn four_nations(opts: secretagent::Options, france_settles_on: &str) -> [Vec<String>; 3] {
     let mut c = Cluster::new();
     let names = ["France", "America", "Britain", "CCCP"];
     let mut addr = Vec::new();
     for n in names {
-        addr.push(c.add_listening(n, traced()).1);
+        addr.push(c.add_listening(n, opts.clone()).1);
     }
     let (fr, am, br, cc) = (0, 1, 2, 3);
     // Links come up one at a time, so that which announcement is oldest (the v1 tie-break) is
@@ -129,24 +131,44 @@ fn four_nations_messages_route_around_two_broken_links() {
         c.path_of("France", "CCCP", &body)
     };
 
-    assert_eq!(send(&mut c, "direct"), ["France", "CCCP"]);
+    let direct = send(&mut c, "direct");
 
     // The France–CCCP link breaks: France's messages go through America.
     c.agents[fr].disconnect(france_to_cccp.unwrap()).unwrap();
     c.run_until("France reroutes", LIMIT, |c| {
         c.agents[fr].direct_member("CCCP").is_none() && c.agents[fr].route_via("CCCP").is_some()
     });
-    assert_eq!(send(&mut c, "one cut"), ["France", "America", "CCCP"]);
+    let one_cut = send(&mut c, "one cut");
 
-    // The America–CCCP link breaks too: France → America → Britain → CCCP.
+    // The America–CCCP link breaks too.
     c.agents[am].disconnect("CCCP").unwrap();
-    c.run_until("America reroutes", LIMIT, |c| {
+    c.run_until("America and France reroute", LIMIT, |c| {
         c.agents[am].direct_member("CCCP").is_none()
             && c.agents[am].route_via("CCCP") == Some("Britain")
+            && c.agents[fr].route_via("CCCP") == Some(france_settles_on)
     });
-    assert_eq!(
-        send(&mut c, "two cuts"),
-        ["France", "America", "Britain", "CCCP"]
-    );
+    let two_cuts = send(&mut c, "two cuts");
     let _ = br;
+    [direct, one_cut, two_cuts]
+}
+
+#[test]
+fn four_nations_take_the_shortest_way_around_two_broken_links() {
+    let [direct, one_cut, two_cuts] = four_nations(traced(), "Britain");
+    assert_eq!(direct, ["France", "CCCP"]);
+    // Two ways of two hops: the tie goes to the smaller name.
+    assert_eq!(one_cut, ["France", "America", "CCCP"]);
+    // America no longer reaches CCCP directly: Britain's two hops beat America's three.
+    assert_eq!(two_cuts, ["France", "Britain", "CCCP"]);
+}
+
+#[test]
+fn four_nations_speaking_v1_take_the_originals_way() {
+    let mut opts = traced();
+    opts.protocol_version = 1;
+    let [direct, one_cut, two_cuts] = four_nations(opts, "America");
+    assert_eq!(direct, ["France", "CCCP"]);
+    assert_eq!(one_cut, ["France", "America", "CCCP"]);
+    // The original keeps the oldest announcement still standing: America's.
+    assert_eq!(two_cuts, ["France", "America", "Britain", "CCCP"]);
 }

@@ -35,7 +35,9 @@ fn the_agent_dialling_says_hello_first() {
         .connect(listener.local_addr().unwrap())
         .unwrap();
     let mut wolf = Raw::accept(&listener, &mut c);
-    wolf.expect(&mut c, r#"{"c":"hi!","mynameis":"Ames","iknow":[]}"#);
+    // The only v2 trace a v1 peer ever sees: the offer in the dialler's hello, which the
+    // original ignores.
+    wolf.expect(&mut c, r#"{"c":"hi!","mynameis":"Ames","iknow":[],"v":2}"#);
     wolf.send(&mut c, r#"{"a":"hi!","mynameis":"Wolf","iknow":["Fuchs"]}"#);
     c.run_until("Ames meets Wolf and Fuchs", support::LIMIT, |c| {
         c.reaches(ames, "Wolf") && c.reaches(ames, "Fuchs")
@@ -155,8 +157,9 @@ fn vectors() -> Vec<Captured> {
         .collect()
 }
 
-#[test]
-fn replay_of_the_original_agents_with_this_agent_as_ames() {
+/// Replays the capture with this agent as Ames. `hello_suffix` is what this agent adds to the
+/// captured dialler's hello (its version offer, when it offers v2).
+fn replay_as_ames(opts: secretagent::Options, hello_suffix: &str) {
     let v = vectors();
     let frame = |from: &str, to: &str, nth: usize| -> String {
         v.iter()
@@ -167,14 +170,18 @@ fn replay_of_the_original_agents_with_this_agent_as_ames() {
             .clone()
     };
     let mut c = Cluster::new();
-    let (ames, ames_addr) = c.add_listening("Ames", fast());
+    let (ames, ames_addr) = c.add_listening("Ames", opts);
     // Ames dials Wolf.
     let wolf_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     c.agents[ames]
         .connect(wolf_listener.local_addr().unwrap())
         .unwrap();
     let mut wolf = Raw::accept(&wolf_listener, &mut c);
-    wolf.expect(&mut c, &frame("Ames", "Wolf", 0));
+    let hello = frame("Ames", "Wolf", 0);
+    wolf.expect(
+        &mut c,
+        &format!("{}{hello_suffix}}}", &hello[..hello.len() - 1]),
+    );
     // Rosenberg dials Ames; Ames answers before it has heard back from Wolf.
     let mut ros = Raw::connect(ames_addr);
     ros.send(&mut c, &frame("Rosenberg", "Ames", 0));
@@ -199,4 +206,73 @@ fn replay_of_the_original_agents_with_this_agent_as_ames() {
     // Every frame Ames sent in the capture was checked.
     assert_eq!(v.iter().filter(|f| f.from == "Ames").count(), 5);
     assert!(c.reaches(ames, "Wolf") && c.reaches(ames, "Rosenberg"));
+}
+
+#[test]
+fn replay_of_the_original_agents_with_this_agent_as_ames_speaking_v1() {
+    let mut opts = fast();
+    opts.protocol_version = 1;
+    replay_as_ames(opts, "");
+}
+
+#[test]
+fn replay_of_the_original_agents_with_this_agent_as_ames_offering_v2() {
+    replay_as_ames(fast(), r#","v":2"#);
+}
+
+/// Every key an original agent's frames use.
+const V1_KEYS: [&str; 8] = ["c", "a", "mynameis", "iknow", "who", "f", "t", "m"];
+
+#[test]
+fn a_v1_peer_in_a_v2_mesh_gets_pure_v1_frames() {
+    // Two v2 agents linked to each other, and a raw v1 peer linked to one of them.
+    let mut c = Cluster::new();
+    let (a, a_addr) = c.add_listening("A", fast());
+    let b = c.add("B", fast());
+    c.agents[b].connect(a_addr).unwrap();
+    c.run_until("A and B linked over v2", support::LIMIT, |c| {
+        c.agents[a]
+            .direct_member("B")
+            .is_some_and(|p| p.version == 2)
+    });
+    let mut old = Raw::connect(a_addr);
+    old.send(&mut c, r#"{"c":"hi!","mynameis":"Old","iknow":["Older"]}"#);
+    c.run_until("B reaches Old and Older through A", support::LIMIT, |c| {
+        c.reaches(b, "Old") && c.reaches(b, "Older")
+    });
+    // Messages to it, through it, and from it through the v2 link.
+    c.agents[b]
+        .send_message("Old", &serde_json::json!({"to": "old"}))
+        .unwrap();
+    c.agents[b]
+        .send_message("Older", &serde_json::json!(2))
+        .unwrap();
+    old.send(&mut c, r#"{"c":"msg","f":"Old","t":"B","m":"from old"}"#);
+    c.run_until("B gets Old's message", support::LIMIT, |c| {
+        !c.received(b).is_empty()
+    });
+    let mut frames = vec![old.recv(&mut c)];
+    frames.extend(old.fence(&mut c));
+    while !frames.iter().any(|f| f.contains(r#""t":"Older""#)) {
+        frames.push(old.recv(&mut c));
+    }
+    assert!(
+        frames.iter().any(|f| f.contains(r#""t":"Old""#)),
+        "{frames:?}"
+    );
+    for f in &frames {
+        let v: serde_json::Value = serde_json::from_str(f).unwrap();
+        for key in v.as_object().unwrap().keys() {
+            assert!(
+                V1_KEYS.contains(&key.as_str()),
+                "v1 peer got key {key:?} in {f}"
+            );
+        }
+    }
+    // Best effort: no confirmation is promised for it.
+    assert!(
+        !c.log[b]
+            .iter()
+            .any(|e| matches!(e, secretagent::Event::Delivered { .. }))
+    );
 }

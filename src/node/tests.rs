@@ -97,7 +97,7 @@ fn dialler_says_hello_first_with_what_it_knows() {
     s.up(0, LinkOrigin::Dialed(c));
     assert_eq!(
         s.sent(0),
-        vec![r#"{"c":"hi!","mynameis":"Ames","iknow":[]}"#]
+        vec![r#"{"c":"hi!","mynameis":"Ames","iknow":[],"v":2}"#]
     );
     s.recv(0, r#"{"a":"hi!","mynameis":"Wolf","iknow":[]}"#);
     assert_eq!(
@@ -118,7 +118,8 @@ fn dialler_says_hello_first_with_what_it_knows() {
         s.node.route("Wolf"),
         Some(Route {
             link: LinkId(0),
-            hops: Some(1)
+            hops: Some(1),
+            confirmed: false
         })
     );
 }
@@ -156,7 +157,8 @@ fn names_are_never_told_back_to_their_source_nor_a_peer_its_own_name() {
         s.node.route("Rosenberg"),
         Some(Route {
             link: LinkId(0),
-            hops: None
+            hops: None,
+            confirmed: false
         })
     );
     s.accept_peer(1, "Fuchs", &[]);
@@ -387,7 +389,8 @@ fn a_route_through_a_peer_is_withdrawn_from_that_peer_and_told_to_it_again_when_
         s.node.route("C"),
         Some(Route {
             link: LinkId(0),
-            hops: None
+            hops: None,
+            confirmed: false
         })
     );
     assert_eq!(s.sent(0), vec![r#"{"c":"im!con4","who":["C"]}"#]);

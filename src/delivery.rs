@@ -1,0 +1,439 @@
+//! End-to-end delivery (v2): what a sender keeps until the destination confirms it, and what
+//! a destination remembers to hand messages over exactly once and in order.
+//!
+//! This module owns the per-destination stream of this agent's own messages ([`Outbox`]) and
+//! the per-origin expectation of a destination ([`Inbox`]). It is pure: it never chooses a
+//! route, never writes a frame, never reads a clock (time is the caller's tick, in ms).
+//!
+//! The scheme, in short: a message gets its number in its (origin, destination) stream when it
+//! is first sent on a confirmed route. It stays in the outbox until a cumulative
+//! acknowledgement covers it. Each transmission carries the origin's incarnation and the lowest
+//! number not yet confirmed (the base), so a destination that has no memory of the stream
+//! (it just started) begins there. The destination hands over only the next number it expects
+//! (and acknowledges everything else it sees), so delivery is in order and exactly once per
+//! destination incarnation. On a retransmission timeout, or when the route changes, the sender
+//! goes back and resends everything unconfirmed, over whatever route is current.
+
+use std::collections::VecDeque;
+
+use serde_json::value::RawValue;
+
+use crate::MessageId;
+use crate::wire::Seq;
+
+/// Shortest retransmission timeout, ms: below this a loaded machine would resend for nothing.
+pub const MIN_RTO: u64 = 100;
+/// Longest retransmission timeout, ms, after backing off.
+pub const MAX_RTO: u64 = 5_000;
+/// Retransmission timeout before any round trip was measured, ms.
+pub const INITIAL_RTO: u64 = 500;
+
+/// A message of this agent's, waiting for its confirmation.
+#[derive(Debug)]
+pub struct Pending {
+    /// The id `send_message` returned.
+    pub id: MessageId,
+    /// The body, kept for retransmission.
+    pub body: Box<RawValue>,
+    /// Its number in the stream, once sent on a confirmed route (0 before).
+    pub seq: u64,
+    /// When it was last sent.
+    pub sent_at: u64,
+    /// Sent more than once: its confirmation says nothing about the round trip (Karn).
+    pub resent: bool,
+    /// When the sender gives up on it.
+    pub deadline: Option<u64>,
+}
+
+/// This agent's messages for one destination: confirmed-mode messages in flight (numbered, at
+/// the front, in number order), then messages not sent yet.
+#[derive(Debug)]
+pub struct Outbox {
+    /// The destination.
+    pub to: Box<str>,
+    queue: VecDeque<Pending>,
+    /// Messages at the front that carry a number.
+    numbered: usize,
+    /// Of those, how many were sent since the last go-back.
+    sent: usize,
+    next_seq: u64,
+    srtt: Option<u64>,
+    rttvar: u64,
+    /// The current retransmission timeout, ms.
+    pub rto: u64,
+    /// When unconfirmed messages are resent, if any are in flight.
+    pub rto_at: Option<u64>,
+    /// The deadline of the timer armed for this outbox, if one is.
+    pub timer_at: Option<u64>,
+    /// Tells this outbox apart from earlier ones in the same slot, for stale timers.
+    pub serial: u64,
+}
+
+impl Outbox {
+    /// An empty outbox for `to`.
+    pub fn new(to: &str, serial: u64) -> Outbox {
+        Outbox {
+            to: to.into(),
+            queue: VecDeque::new(),
+            numbered: 0,
+            sent: 0,
+            next_seq: 1,
+            srtt: None,
+            rttvar: 0,
+            rto: INITIAL_RTO,
+            rto_at: None,
+            timer_at: None,
+            serial,
+        }
+    }
+
+    /// Messages held, sent or not.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Messages sent on a confirmed route and not confirmed yet.
+    pub fn in_flight(&self) -> usize {
+        self.numbered
+    }
+
+    /// Whether every message held has been sent since the last go-back.
+    pub fn all_sent(&self) -> bool {
+        self.sent == self.queue.len()
+    }
+
+    /// Adds a message at the back.
+    pub fn push(&mut self, p: Pending) {
+        self.queue.push_back(p);
+    }
+
+    /// The lowest number not confirmed: what a destination without memory starts from.
+    pub fn base(&self) -> u64 {
+        self.queue
+            .front()
+            .filter(|p| p.seq != 0)
+            .map_or(self.next_seq, |p| p.seq)
+    }
+
+    /// The next message to send on a confirmed route, if the window allows one: first those to
+    /// resend after a go-back, then new ones (numbered now). Marks it sent at `now`.
+    pub fn next_confirmed(&mut self, window: usize, now: u64) -> Option<(&Pending, u64)> {
+        let i = if self.sent < self.numbered {
+            self.sent
+        } else if self.numbered < self.queue.len() && self.numbered < window {
+            let p = &mut self.queue[self.numbered];
+            p.seq = self.next_seq;
+            self.next_seq += 1;
+            self.numbered += 1;
+            self.numbered - 1
+        } else {
+            return None;
+        };
+        self.sent += 1;
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rto);
+        }
+        let p = &mut self.queue[i];
+        p.sent_at = now;
+        Some((&self.queue[i], self.queue[i].seq))
+    }
+
+    /// Takes the front message to send without confirmation (over a route that cannot
+    /// confirm). Only when nothing numbered is in flight, which keeps the order.
+    pub fn pop_unconfirmed(&mut self) -> Option<Pending> {
+        if self.numbered > 0 {
+            return None;
+        }
+        let p = self.queue.pop_front()?;
+        self.sent = self.sent.saturating_sub(1);
+        Some(p)
+    }
+
+    /// Applies a cumulative confirmation of every number up to `upto`; appends the ids newly
+    /// confirmed to `done`, in order.
+    pub fn confirm(&mut self, upto: u64, now: u64, done: &mut Vec<MessageId>) {
+        let mut sample = None;
+        while self.numbered > 0 && self.queue.front().is_some_and(|p| p.seq <= upto) {
+            let Some(p) = self.queue.pop_front() else {
+                break;
+            };
+            self.numbered -= 1;
+            self.sent = self.sent.saturating_sub(1);
+            if !p.resent {
+                sample = Some(now.saturating_sub(p.sent_at));
+            }
+            done.push(p.id);
+        }
+        if done.is_empty() {
+            return;
+        }
+        if let Some(rtt) = sample {
+            // Jacobson/Karels, in whole milliseconds.
+            match self.srtt {
+                None => {
+                    self.srtt = Some(rtt);
+                    self.rttvar = rtt / 2;
+                }
+                Some(srtt) => {
+                    self.rttvar = (3 * self.rttvar + srtt.abs_diff(rtt)) / 4;
+                    self.srtt = Some((7 * srtt + rtt) / 8);
+                }
+            }
+        }
+        self.rto = self
+            .srtt
+            .map_or(INITIAL_RTO, |s| s + 4 * self.rttvar)
+            .clamp(MIN_RTO, MAX_RTO);
+        self.rto_at = (self.numbered > 0).then_some(now + self.rto);
+    }
+
+    /// Resends everything unconfirmed from the front, at the next sends.
+    pub fn go_back(&mut self) {
+        self.sent = 0;
+        for p in self.queue.iter_mut().take(self.numbered) {
+            p.resent = true;
+        }
+    }
+
+    /// The retransmission timer fired at `now`: go back, and back off.
+    pub fn timed_out(&mut self, now: u64) {
+        self.go_back();
+        self.rto = (self.rto * 2).min(MAX_RTO);
+        self.rto_at = (self.numbered > 0).then_some(now + self.rto);
+    }
+
+    /// Gives up on messages at the front whose deadline has passed; appends their ids to
+    /// `expired`. Only from the front, so that what remains is still a contiguous stream.
+    pub fn expire(&mut self, now: u64, expired: &mut Vec<MessageId>) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|p| p.deadline.is_some_and(|d| d <= now))
+        {
+            let Some(p) = self.queue.pop_front() else {
+                break;
+            };
+            if p.seq != 0 {
+                self.numbered -= 1;
+            }
+            self.sent = self.sent.saturating_sub(1);
+            expired.push(p.id);
+        }
+        if self.numbered == 0 {
+            self.rto_at = None;
+        }
+    }
+
+    /// The next time this outbox needs attention: a resend, or a deadline at the front.
+    pub fn due(&self) -> Option<u64> {
+        let deadline = self.queue.front().and_then(|p| p.deadline);
+        match (self.rto_at, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// What a destination does with a numbered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The next one expected: hand it over.
+    Deliver,
+    /// Already handed over: drop it, but confirm again (the confirmation may have been lost).
+    Duplicate,
+    /// Ahead of the next one expected (an earlier one is missing): drop it; the sender will
+    /// resend both in order.
+    Ahead,
+    /// From an earlier incarnation of the origin: drop it silently.
+    Stale,
+}
+
+/// A destination's memory of one origin's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inbox {
+    /// The origin's incarnation.
+    pub inc: u64,
+    /// The next number expected.
+    pub next: u64,
+    /// Last used, for evicting the least recently used when the table is full.
+    pub used: u64,
+    /// A confirmation is owed.
+    pub ack_due: bool,
+}
+
+impl Inbox {
+    /// Memory of a stream first seen with `seq`.
+    pub fn new(seq: Seq, now: u64) -> Inbox {
+        Inbox {
+            inc: seq.inc,
+            next: seq.base.max(1),
+            used: now,
+            ack_due: false,
+        }
+    }
+
+    /// Decides what to do with a message numbered `seq`.
+    pub fn accept(&mut self, seq: Seq, now: u64) -> Verdict {
+        self.used = now;
+        if seq.inc < self.inc {
+            return Verdict::Stale;
+        }
+        if seq.inc > self.inc {
+            // The origin restarted: a new stream.
+            *self = Inbox::new(seq, now);
+        }
+        // Everything below the base is settled at the origin; waiting for it would be forever.
+        self.next = self.next.max(seq.base);
+        self.ack_due = true;
+        if seq.seq == self.next {
+            self.next += 1;
+            Verdict::Deliver
+        } else if seq.seq < self.next {
+            Verdict::Duplicate
+        } else {
+            Verdict::Ahead
+        }
+    }
+
+    /// The cumulative confirmation to send: every number up to this one was handed over.
+    pub fn confirmed(&self) -> u64 {
+        self.next - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> Box<RawValue> {
+        RawValue::from_string("1".into()).unwrap()
+    }
+
+    fn outbox_with(n: u64) -> Outbox {
+        let mut o = Outbox::new("B", 0);
+        for i in 0..n {
+            o.push(Pending {
+                id: MessageId(i),
+                body: body(),
+                seq: 0,
+                sent_at: 0,
+                resent: false,
+                deadline: None,
+            });
+        }
+        o
+    }
+
+    fn send_all(o: &mut Outbox, window: usize, now: u64) -> Vec<u64> {
+        std::iter::from_fn(|| o.next_confirmed(window, now).map(|(_, s)| s)).collect()
+    }
+
+    #[test]
+    fn numbers_within_the_window_and_confirms_cumulatively() {
+        let mut o = outbox_with(5);
+        assert_eq!(send_all(&mut o, 3, 10), [1, 2, 3]);
+        assert_eq!((o.in_flight(), o.base()), (3, 1));
+        let mut done = Vec::new();
+        o.confirm(2, 30, &mut done);
+        assert_eq!(done, [MessageId(0), MessageId(1)]);
+        assert_eq!(o.base(), 3);
+        assert_eq!(send_all(&mut o, 3, 31), [4, 5]);
+        done.clear();
+        o.confirm(99, 40, &mut done);
+        assert_eq!(done.len(), 3);
+        assert!(o.is_empty() && o.rto_at.is_none());
+        assert_eq!(o.base(), 6);
+    }
+
+    #[test]
+    fn going_back_resends_the_same_numbers_in_order() {
+        let mut o = outbox_with(4);
+        assert_eq!(send_all(&mut o, 10, 0), [1, 2, 3, 4]);
+        let mut done = Vec::new();
+        o.confirm(1, 5, &mut done);
+        o.go_back();
+        assert_eq!(send_all(&mut o, 10, 6), [2, 3, 4]);
+        assert!(o.all_sent());
+    }
+
+    #[test]
+    fn timeouts_back_off_and_measured_round_trips_bring_them_down() {
+        let mut o = outbox_with(3);
+        send_all(&mut o, 1, 0);
+        assert_eq!(o.rto_at, Some(INITIAL_RTO));
+        o.timed_out(INITIAL_RTO);
+        assert_eq!(o.rto, 2 * INITIAL_RTO);
+        // The resent message's confirmation is no sample (Karn): the timeout keeps its floor.
+        assert_eq!(send_all(&mut o, 1, 600), [1]);
+        let mut done = Vec::new();
+        o.confirm(1, 610, &mut done);
+        assert_eq!(o.rto, INITIAL_RTO, "no sample yet: the initial value");
+        send_all(&mut o, 1, 700);
+        o.confirm(2, 702, &mut done);
+        assert_eq!(o.rto, MIN_RTO, "a 2 ms round trip: the floor");
+    }
+
+    #[test]
+    fn unconfirmed_sends_wait_behind_numbered_ones() {
+        let mut o = outbox_with(3);
+        send_all(&mut o, 1, 0);
+        assert!(o.pop_unconfirmed().is_none());
+        let mut done = Vec::new();
+        o.confirm(1, 1, &mut done);
+        assert_eq!(o.pop_unconfirmed().map(|p| p.id), Some(MessageId(1)));
+    }
+
+    #[test]
+    fn deadlines_expire_from_the_front_only() {
+        let mut o = outbox_with(0);
+        for (i, d) in [(0, 50), (1, 10), (2, 10)] {
+            o.push(Pending {
+                id: MessageId(i),
+                body: body(),
+                seq: 0,
+                sent_at: 0,
+                resent: false,
+                deadline: Some(d),
+            });
+        }
+        let mut gone = Vec::new();
+        o.expire(20, &mut gone);
+        assert!(gone.is_empty(), "the front is not due yet");
+        o.expire(50, &mut gone);
+        assert_eq!(gone, [MessageId(0), MessageId(1), MessageId(2)]);
+    }
+
+    fn seq(inc: u64, seq: u64, base: u64) -> Seq {
+        Seq { inc, seq, base }
+    }
+
+    #[test]
+    fn a_destination_hands_over_in_order_exactly_once() {
+        let mut i = Inbox::new(seq(7, 1, 1), 0);
+        assert_eq!(i.accept(seq(7, 1, 1), 0), Verdict::Deliver);
+        assert_eq!(i.accept(seq(7, 3, 1), 0), Verdict::Ahead);
+        assert_eq!(i.accept(seq(7, 1, 1), 0), Verdict::Duplicate);
+        assert_eq!(i.accept(seq(7, 2, 1), 0), Verdict::Deliver);
+        assert_eq!(i.accept(seq(7, 3, 1), 0), Verdict::Deliver);
+        assert_eq!(i.confirmed(), 3);
+    }
+
+    #[test]
+    fn a_fresh_destination_starts_at_the_base_and_a_restarted_origin_starts_over() {
+        let mut i = Inbox::new(seq(7, 40, 38), 0);
+        assert_eq!(i.accept(seq(7, 40, 38), 0), Verdict::Ahead);
+        assert_eq!(i.accept(seq(7, 38, 38), 0), Verdict::Deliver);
+        assert_eq!(
+            i.accept(seq(8, 1, 1), 0),
+            Verdict::Deliver,
+            "new incarnation"
+        );
+        assert_eq!(i.accept(seq(7, 39, 38), 0), Verdict::Stale);
+        assert_eq!(i.confirmed(), 1);
+    }
+}

@@ -1,0 +1,138 @@
+//! The rows of the original's API not exercised by the scenario tests: adopting listeners and
+//! streams, dialling a list, the defaults, and waking a blocked poll.
+
+mod support;
+
+use std::time::Duration;
+
+use secretagent::{Agent, DEFAULT_ADDR, DEFAULT_PORT, Event, Options};
+use serde_json::json;
+use support::{Cluster, LIMIT, fast};
+
+#[test]
+fn add_listener_adopts_a_listener_bound_elsewhere() {
+    let mut c = Cluster::new();
+    let wolf = c.add("Wolf", fast());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = c.agents[wolf].add_listener(listener).unwrap();
+    let ames = c.add("Ames", fast());
+    c.agents[ames].connect(addr).unwrap();
+    c.run_until("linked through the adopted listener", LIMIT, |c| {
+        c.agents[wolf]
+            .direct_member("Ames")
+            .is_some_and(|p| p.inbound)
+    });
+}
+
+#[test]
+fn add_stream_adopts_a_connected_socket_and_says_hello_on_it() {
+    let mut c = Cluster::new();
+    let (wolf, addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    let id = c.agents[ames].add_stream(stream).unwrap();
+    c.run_until("linked through the adopted stream", LIMIT, |c| {
+        c.reaches(ames, "Wolf") && c.reaches(wolf, "Ames")
+    });
+    let peer = c.agents[ames].direct_member("Wolf").unwrap();
+    assert_eq!(
+        (peer.inbound, peer.connect, peer.addr),
+        (false, Some(id), Some(addr))
+    );
+    // It is a connection like any other: disconnect by its number.
+    c.agents[ames].disconnect(id).unwrap();
+    c.run_until("unlinked", LIMIT, |c| !c.reaches(wolf, "Ames"));
+}
+
+#[test]
+fn an_adopted_stream_is_redialled_at_its_peer_address() {
+    let mut c = Cluster::new();
+    let (wolf, addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    c.agents[ames]
+        .add_stream(std::net::TcpStream::connect(addr).unwrap())
+        .unwrap();
+    c.run_until("linked", LIMIT, |c| c.reaches(ames, "Wolf"));
+    c.agents[wolf].disconnect("Ames").unwrap();
+    c.run_until("Ames re-dials and links again", LIMIT, |c| {
+        c.log[ames]
+            .iter()
+            .filter(|e| matches!(e, Event::LinkUp { .. }))
+            .count()
+            == 2
+    });
+}
+
+#[test]
+fn connect_all_dials_every_address_of_a_list() {
+    let mut c = Cluster::new();
+    let (_, a1) = c.add_listening("B1", fast());
+    let (_, a2) = c.add_listening("B2", fast());
+    let (_, a3) = c.add_listening("B3", fast());
+    let hub = c.add("Hub", fast());
+    let ids = c.agents[hub].connect_all([a1, a2, a3]).unwrap();
+    assert_eq!(ids.len(), 3);
+    c.run_until("the hub links all three", LIMIT, |c| {
+        c.agents[hub].everybody().len() == 3
+    });
+    let mut names: Vec<String> = c.agents[hub]
+        .everybody()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["B1", "B2", "B3"]);
+}
+
+#[test]
+fn the_originals_default_address() {
+    assert_eq!(DEFAULT_PORT, 8124);
+    assert_eq!(
+        DEFAULT_ADDR.parse::<std::net::SocketAddr>().unwrap(),
+        ([127, 0, 0, 1], 8124).into()
+    );
+}
+
+#[test]
+fn invalid_names_are_refused() {
+    assert!(Agent::new("", Options::default()).is_err());
+    assert!(Agent::new(&"x".repeat(256), Options::default()).is_err());
+    let mut a = Agent::new(&"x".repeat(255), Options::default()).unwrap();
+    let err = a.send_message("", &1).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+}
+
+#[test]
+fn a_waker_ends_a_blocked_poll_from_another_thread() {
+    let mut a = Agent::new("Sleeper", Options::default()).unwrap();
+    let waker = a.waker().unwrap();
+    let t = std::thread::spawn(move || waker.wake().unwrap());
+    // Without the wake this would block forever: no links, no timers.
+    assert_eq!(a.next_timeout(), None);
+    a.poll(None).unwrap();
+    t.join().unwrap();
+}
+
+#[test]
+fn a_message_to_oneself_and_next_timeout() {
+    let mut c = Cluster::new();
+    let (wolf, addr) = c.add_listening("Wolf", fast());
+    c.agents[wolf]
+        .send_message("Wolf", &json!({"note": "self"}))
+        .unwrap();
+    c.step(Duration::ZERO);
+    assert_eq!(
+        c.received(wolf),
+        [("Wolf".into(), "Wolf".into(), r#"{"note":"self"}"#.into())]
+    );
+    // Linking arms the keepalive: the agent says when it next needs a poll.
+    let ames = c.add("Ames", fast());
+    c.agents[ames].connect(addr).unwrap();
+    c.run_until("linked", LIMIT, |c| c.reaches(wolf, "Ames"));
+    let due = c.agents[wolf].next_timeout().expect("a keepalive timer");
+    let now = std::time::Instant::now();
+    assert!(
+        due > now && due <= now + Duration::from_secs(5),
+        "{due:?} vs {now:?}"
+    );
+}
