@@ -131,12 +131,8 @@ impl Agent {
     /// An agent named `name` (non-empty, at most 255 bytes), with no links yet.
     pub fn new(name: &str, options: Options) -> Result<Agent, Error> {
         let now = Instant::now();
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(32);
         Ok(Agent {
-            node: Node::new(name, options, seed, now)?,
+            node: Node::new(name, options, incarnation(), now)?,
             poll: Poll::new()?,
             events: Events::with_capacity(256),
             ready: Vec::new(),
@@ -633,6 +629,25 @@ impl Agent {
             if !busy {
                 return;
             }
+        }
+    }
+}
+
+/// A new incarnation: the wall clock in ms, so that it grows from run to run, and strictly
+/// above any issued before in this process, so that an agent re-created in the same
+/// millisecond is still a new run.
+fn incarnation() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = clock.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
         }
     }
 }

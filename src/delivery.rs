@@ -70,14 +70,17 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// An empty outbox for `to`.
-    pub fn new(to: &str, serial: u64) -> Outbox {
+    /// An empty outbox for `to`, numbering from `first`. Within one incarnation, a new stream
+    /// to a destination must start above every number an earlier one used: the destination
+    /// may still remember the earlier stream, and the base of the first message tells it to
+    /// skip ahead (safe, since an outbox is only dropped once everything in it is confirmed).
+    pub fn new(to: &str, serial: u64, first: u64) -> Outbox {
         Outbox {
             to: to.into(),
             queue: VecDeque::new(),
             numbered: 0,
             sent: 0,
-            next_seq: 1,
+            next_seq: first.max(1),
             srtt: None,
             rttvar: 0,
             rto: INITIAL_RTO,
@@ -105,6 +108,11 @@ impl Outbox {
     /// Whether every message held has been sent since the last go-back.
     pub fn all_sent(&self) -> bool {
         self.sent == self.queue.len()
+    }
+
+    /// The number the next new message will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// Adds a message at the back.
@@ -315,7 +323,7 @@ mod tests {
     }
 
     fn outbox_with(n: u64) -> Outbox {
-        let mut o = Outbox::new("B", 0);
+        let mut o = Outbox::new("B", 0, 1);
         for i in 0..n {
             o.push(Pending {
                 id: MessageId(i),
@@ -376,6 +384,32 @@ mod tests {
         send_all(&mut o, 1, 700);
         o.confirm(2, 702, &mut done);
         assert_eq!(o.rto, MIN_RTO, "a 2 ms round trip: the floor");
+    }
+
+    #[test]
+    fn a_later_stream_to_the_same_destination_is_not_taken_for_the_earlier_one() {
+        let mut first = outbox_with(3);
+        send_all(&mut first, 10, 0);
+        let mut done = Vec::new();
+        first.confirm(3, 1, &mut done);
+        let mut dest = Inbox::new(seq(7, 1, 1), 0);
+        for s in 1..=3 {
+            assert_eq!(dest.accept(seq(7, s, 1), 0), Verdict::Deliver);
+        }
+        // The first outbox emptied and was dropped; the next one starts above its numbers.
+        let mut second = Outbox::new("B", 1, first.next_seq());
+        second.push(Pending {
+            id: MessageId(9),
+            body: body(),
+            seq: 0,
+            sent_at: 0,
+            resent: false,
+            deadline: None,
+        });
+        let base = second.base();
+        let (_, s) = second.next_confirmed(10, 2).unwrap();
+        assert_eq!((s, base), (4, 4));
+        assert_eq!(dest.accept(seq(7, s, base), 2), Verdict::Deliver);
     }
 
     #[test]

@@ -238,6 +238,9 @@ pub struct Node {
     purge_armed: bool,
     outboxes: Slab<Outbox>,
     outbox_of: BTreeMap<Box<str>, usize>,
+    /// Above every number any stream of this incarnation has used: a new stream to a
+    /// destination starts here, so that it can never be mistaken for an earlier one.
+    seq_floor: u64,
     queued_total: usize,
     held: BTreeMap<Box<str>, VecDeque<Held>>,
     held_total: usize,
@@ -281,6 +284,7 @@ impl Node {
             purge_armed: false,
             outboxes: Slab::new(),
             outbox_of: BTreeMap::new(),
+            seq_floor: 1,
             queued_total: 0,
             held: BTreeMap::new(),
             held_total: 0,
@@ -638,7 +642,9 @@ impl Node {
             Some(s) => s,
             None => {
                 let serial = self.serial();
-                let s = self.outboxes.insert(Outbox::new(to, serial));
+                let s = self
+                    .outboxes
+                    .insert(Outbox::new(to, serial, self.seq_floor));
                 self.outbox_of.insert(to.into(), s);
                 s
             }
@@ -1505,6 +1511,7 @@ impl Node {
                     });
                 }
             }
+            self.seq_floor = self.seq_floor.max(ob.next_seq());
             if l.pending() >= max && !ob.all_sent() {
                 self.blocked.insert(to.into());
             }

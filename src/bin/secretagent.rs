@@ -299,6 +299,12 @@ impl Cli {
                     ("msg", &body.raw()),
                 ],
             ),
+            Event::Delivered { to, id } => emit(out, "delivered", &[("to", &to), ("id", &id.0)]),
+            Event::Undeliverable { to, id, reason } => emit(
+                out,
+                "undeliverable",
+                &[("to", &to), ("id", &id.0), ("reason", &reason.to_string())],
+            ),
             Event::LinkUp {
                 peer,
                 inbound: false,

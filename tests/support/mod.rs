@@ -5,6 +5,8 @@
 //! seen, or fail at a deadline with everything each agent reported.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -248,6 +250,24 @@ pub mod lines {
                 rx,
                 seen: Vec::new(),
                 unmatched: Vec::new(),
+            }
+        }
+
+        /// Reads everything left, once the process has exited (its stdout closed).
+        pub fn drain(&mut self, limit: Duration) {
+            let deadline = Instant::now() + limit;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.rx.recv_timeout(left) {
+                    Ok(line) => {
+                        if let Ok(v) = serde_json::from_str(&line) {
+                            self.unmatched.push(v);
+                        }
+                        self.seen.push(line);
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => panic!("stdout still open after {limit:?}"),
+                }
             }
         }
 
