@@ -1,6 +1,7 @@
 //! France, America, Britain and CCCP in a full mesh. The France–CCCP link breaks, then the
-//! America–CCCP link: France's messages to CCCP keep arriving, each printed with the path it
-//! took (every relay reports itself, with `Options::trace_relays`).
+//! America–CCCP link: France's messages to CCCP keep arriving by the shortest way left, each
+//! printed with the path it took (every relay reports itself, with `Options::trace_relays`)
+//! and with CCCP's confirmation.
 //!
 //! `cargo run --example four_nations`
 
@@ -18,11 +19,17 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// Sends `text` from France to CCCP and prints the path it took.
 fn send(mesh: &mut Mesh, text: &str) -> Result<(), Box<dyn Error>> {
     let body = serde_json::to_string(text)?;
-    mesh.agents[0].send_message("CCCP", text)?;
+    let id = mesh.agents[0].send_message("CCCP", text)?;
     mesh.run_until(LIMIT, |m| {
-        m.log
+        let arrived = m
+            .log
             .iter()
-            .any(|(_, e)| matches!(e, Event::Message { body: b, .. } if b.get() == body))
+            .any(|(_, e)| matches!(e, Event::Message { body: b, .. } if b.get() == body));
+        let confirmed = m
+            .log
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Delivered { id: i, .. } if *i == id));
+        arrived && confirmed
     })?;
     // Each relay reported who handed it the message: chain them from France.
     let relays: Vec<(String, String)> = mesh
@@ -38,7 +45,10 @@ fn send(mesh: &mut Mesh, text: &str) -> Result<(), Box<dyn Error>> {
         path.push(relay.clone());
     }
     path.push("CCCP".into());
-    println!("France -> CCCP {body:>10}: {}", path.join(" → "));
+    println!(
+        "France -> CCCP {body:>10}: {}  (confirmed)",
+        path.join(" → ")
+    );
     Ok(())
 }
 
@@ -78,15 +88,15 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     println!("-- the France–CCCP link breaks");
     mesh.agents[0].disconnect("CCCP")?;
-    mesh.run_until(LIMIT, |m| m.agents[0].direct_member("CCCP").is_none())?;
+    mesh.run_until(LIMIT, |m| {
+        m.agents[0].direct_member("CCCP").is_none() && m.agents[0].route("CCCP").is_some()
+    })?;
     send(&mut mesh, "one cut")?;
 
     println!("-- the America–CCCP link breaks");
     mesh.agents[1].disconnect("CCCP")?;
-    mesh.run_until(LIMIT, |m| {
-        m.agents[1].direct_member("CCCP").is_none()
-            && m.agents[1].route_via("CCCP") == Some("Britain")
-    })?;
+    // Wait until France has heard: its shortest way is now through Britain.
+    mesh.run_until(LIMIT, |m| m.agents[0].route_via("CCCP") == Some("Britain"))?;
     send(&mut mesh, "two cuts")?;
     Ok(())
 }
