@@ -12,8 +12,7 @@
 //! own. An edge A–B counts only when both A and B list each other (or B, a v1 agent, describes
 //! nothing), so a stale description of a dead agent cannot create a route.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 
 use crate::LinkId;
 use crate::routing::{Route, TableFull};
@@ -51,6 +50,15 @@ pub enum Received {
     /// A description of this agent newer than its own (left over from an earlier run): this
     /// agent's own description was renumbered above it and must be sent out.
     OwnRenumbered,
+}
+
+/// A shortest path to a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    /// The route chosen: fewest hops, ties broken by the first hop's name.
+    pub route: Route,
+    /// The first-hop links of every shortest path, sorted.
+    pub upstream: Vec<LinkId>,
 }
 
 /// A direct peer, as SPF needs it.
@@ -209,68 +217,122 @@ impl Lsdb {
     /// identified peers. A route is `confirmed` when its first link speaks v2 and the
     /// destination is a v2 agent (it describes itself, or it is that v2 peer).
     ///
+    /// Each path also lists every first-hop link of every shortest path to the name (its
+    /// upstream links): genuine traffic from that name arrives through one of them.
+    ///
     /// Also marks when each description became unreachable, at tick `now`.
-    pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> BTreeMap<Box<str>, Route> {
-        // Label of a settled name: (hops, first hop's name), minimised lexicographically.
-        let mut settled: BTreeMap<&str, (u32, &str, LinkId, bool)> = BTreeMap::new();
-        let mut heap: BinaryHeap<Reverse<(u32, &str, &str)>> = BinaryHeap::new();
+    pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> BTreeMap<Box<str>, Path> {
+        struct Label<'n> {
+            hops: u32,
+            /// The smallest name of a first hop over the shortest paths (the tie-break).
+            via: &'n str,
+            upstream: Vec<LinkId>,
+        }
         let mut first: BTreeMap<&str, (LinkId, bool)> = BTreeMap::new();
+        let mut labels: BTreeMap<&str, Label<'_>> = BTreeMap::new();
+        // Breadth first by hop count; costs are 1 (a link) or 2 (a name behind a v1 agent).
+        let mut levels: Vec<Vec<&str>> = vec![Vec::new(), Vec::new()];
         for d in direct {
             first.insert(d.name, (d.link, d.v2));
-            heap.push(Reverse((1, d.name, d.name)));
+            labels.insert(
+                d.name,
+                Label {
+                    hops: 1,
+                    via: d.name,
+                    upstream: vec![d.link],
+                },
+            );
+            levels[1].push(d.name);
         }
-        while let Some(Reverse((hops, via, node))) = heap.pop() {
-            if settled.contains_key(node) || node == &*self.me {
-                continue;
-            }
-            let Some(&(link, v2)) = first.get(via) else {
-                continue;
-            };
-            settled.insert(node, (hops, via, link, v2));
-            // Only v2 agents describe their links; v1 agents are leaves.
-            let Some(lsa) = self.entries.get(node) else {
-                continue;
-            };
-            for n in &lsa.neighbors {
-                let n: &str = n;
-                let usable = !self.entries.contains_key(n) || self.lists(n, node);
-                if usable && !settled.contains_key(n) {
-                    heap.push(Reverse((hops + 1, via, n)));
+        let mut level = 1;
+        while level < levels.len() {
+            let mut nodes = std::mem::take(&mut levels[level]);
+            nodes.sort_unstable();
+            nodes.dedup();
+            for &u in &nodes {
+                // Only v2 agents describe their links; v1 agents are leaves.
+                let Some(lsa) = self.entries.get(u) else {
+                    continue;
+                };
+                let (via, upstream) = match labels.get(u) {
+                    Some(l) if l.hops as usize == level => (l.via, l.upstream.clone()),
+                    _ => continue,
+                };
+                let steps = lsa
+                    .neighbors
+                    .iter()
+                    .filter(|n| !self.entries.contains_key(&***n) || self.lists(n, u))
+                    .map(|n| (&**n, 1))
+                    // A name that describes itself is reached through its own edges instead.
+                    .chain(
+                        lsa.externals
+                            .iter()
+                            .filter(|x| !self.entries.contains_key(&***x))
+                            .map(|x| (&**x, 2)),
+                    );
+                for (v, cost) in steps {
+                    if v == &*self.me {
+                        continue;
+                    }
+                    let hops = level as u32 + cost;
+                    match labels.get_mut(v) {
+                        Some(l) if l.hops < hops => {}
+                        Some(l) if l.hops == hops => {
+                            l.via = l.via.min(via);
+                            for link in &upstream {
+                                if !l.upstream.contains(link) {
+                                    l.upstream.push(*link);
+                                }
+                            }
+                        }
+                        _ => {
+                            labels.insert(
+                                v,
+                                Label {
+                                    hops,
+                                    via,
+                                    upstream: upstream.clone(),
+                                },
+                            );
+                            if levels.len() <= hops as usize {
+                                levels.resize_with(hops as usize + 1, Vec::new);
+                            }
+                            levels[hops as usize].push(v);
+                        }
+                    }
                 }
             }
-            for x in &lsa.externals {
-                let x: &str = x;
-                // A name that describes itself is reached through its own edges instead.
-                if !self.entries.contains_key(x) && !settled.contains_key(x) {
-                    heap.push(Reverse((hops + 2, via, x)));
-                }
-            }
+            level += 1;
         }
-        let routes = settled
-            .iter()
-            .map(|(&name, &(hops, via, link, v2))| {
-                let describes_itself = self.entries.contains_key(name);
-                let confirmed = v2 && (describes_itself || name == via);
-                (
-                    name.into(),
-                    Route {
+        let mut paths = BTreeMap::new();
+        for (name, mut l) in labels {
+            let Some(&(link, v2)) = first.get(l.via) else {
+                continue;
+            };
+            let describes_itself = self.entries.contains_key(name);
+            l.upstream.sort_unstable();
+            paths.insert(
+                name.into(),
+                Path {
+                    route: Route {
                         link,
-                        hops: Some(hops),
-                        confirmed,
+                        hops: Some(l.hops),
+                        confirmed: v2 && (describes_itself || name == l.via),
                     },
-                )
-            })
-            .collect();
+                    upstream: l.upstream,
+                },
+            );
+        }
         let me = self.me.clone();
         for (name, lsa) in self.entries.iter_mut() {
-            let reachable = **name == *me || routes_contains(&routes, name);
+            let reachable = **name == *me || paths.contains_key(&**name);
             lsa.unreachable_since = if reachable {
                 None
             } else {
                 lsa.unreachable_since.or(Some(now))
             };
         }
-        routes
+        paths
     }
 
     /// Forgets descriptions unreachable since before `before`; returns how many.
@@ -288,10 +350,6 @@ impl Lsdb {
             .filter_map(|l| l.unreachable_since)
             .min()
     }
-}
-
-fn routes_contains(routes: &BTreeMap<Box<str>, Route>, name: &str) -> bool {
-    routes.contains_key(name)
 }
 
 #[cfg(test)]
@@ -325,7 +383,7 @@ mod tests {
             })
             .collect();
         let r = db.shortest_paths(&d, 0);
-        r.get(to).map(|r| (r.link.0, r.hops.unwrap()))
+        r.get(to).map(|p| (p.route.link.0, p.route.hops.unwrap()))
     }
 
     #[test]
@@ -358,6 +416,35 @@ mod tests {
     }
 
     #[test]
+    fn every_first_hop_of_a_shortest_path_is_upstream() {
+        // A diamond A-{X,Y}-Z plus a longer way A-W-V-Z: X and Y are upstream of Z, W is not.
+        let mut db = graph(
+            "A",
+            &[
+                ("A", &["X", "Y", "W"]),
+                ("X", &["A", "Z"]),
+                ("Y", &["A", "Z"]),
+                ("W", &["A", "V"]),
+                ("V", &["W", "Z"]),
+                ("Z", &["X", "Y", "V"]),
+            ],
+        );
+        let d: Vec<Direct<'_>> = [("X", 1), ("Y", 2), ("W", 3)]
+            .iter()
+            .map(|&(name, l)| Direct {
+                name,
+                link: LinkId(l),
+                v2: true,
+            })
+            .collect();
+        let r = db.shortest_paths(&d, 0);
+        assert_eq!(r["Z"].upstream, [LinkId(1), LinkId(2)]);
+        assert_eq!(r["Z"].route.link, LinkId(1));
+        assert_eq!(r["V"].upstream, [LinkId(3)]);
+        assert_eq!(r["X"].upstream, [LinkId(1)]);
+    }
+
+    #[test]
     fn an_edge_needs_both_ends_to_list_it() {
         // C still lists B (stale), but B no longer lists C: C is unreachable.
         let mut db = graph("A", &[("A", &["B"]), ("B", &["A"]), ("C", &["B"])]);
@@ -379,14 +466,14 @@ mod tests {
         }];
         let r = db.shortest_paths(&d, 0);
         assert_eq!(
-            r["Node1"],
+            r["Node1"].route,
             Route {
                 link: LinkId(3),
                 hops: Some(3),
                 confirmed: false
             }
         );
-        assert!(r["B"].confirmed);
+        assert!(r["B"].route.confirmed);
     }
 
     #[test]

@@ -108,7 +108,8 @@ pub struct Stats {
     pub descriptions: usize,
     /// This agent's own messages held: queued, or sent and not confirmed yet.
     pub queued_messages: usize,
-    /// Messages relayed for others that wait for a route (v1 semantics).
+    /// Messages relayed for others that wait for a route (v1 semantics), for all destinations
+    /// together; at most `Options::max_queued_per_destination`.
     pub held_messages: usize,
     /// Origins whose streams this agent remembers.
     pub streams: usize,
@@ -129,6 +130,10 @@ pub struct Stats {
     pub timeouts: u64,
     /// Numbered messages received again after being handed over (and dropped).
     pub duplicates: u64,
+    /// Messages and confirmations refused because their claimed origin could not have sent
+    /// them through the link they came on (this agent's own name, or a numbered one off every
+    /// shortest path from its origin).
+    pub rejected: u64,
     /// Control frames (hello, keepalive, announcements, descriptions, confirmations) written.
     pub control_frames: u64,
     /// Bytes of those frames.
@@ -992,8 +997,23 @@ impl Node {
         }
         Ok(())
     }
+    /// Whether traffic claiming to come from `from` is believable on `link`. Nothing claims
+    /// this agent as its origin legitimately (it is a loop, or a forgery); numbered messages
+    /// and confirmations must come through a first hop of a shortest path to their origin, so
+    /// that a peer cannot confirm, skip or reorder a stream it would not relay anyway. Genuine
+    /// traffic caught by a route change is resent by its origin.
+    fn believable(&mut self, from: &str, link: LinkId, numbered: bool) -> bool {
+        let ok = from != &*self.name && (!numbered || self.routing.upstream_of(from, link));
+        if !ok {
+            self.stats.rejected += 1;
+        }
+        ok
+    }
 
     fn on_msg(&mut self, link: LinkId, m: Msg<'_>) {
+        if !self.believable(&m.from, link, m.seq.is_some()) {
+            return;
+        }
         let Some(prev) = self.link_peer(link) else {
             return;
         };
@@ -1022,8 +1042,7 @@ impl Node {
             Some(r) if r.link != link && self.room_on(r.link) => r.link,
             None if m.seq.is_none()
                 && self.opts.queue_messages
-                && self.held.get(&*m.to).map_or(0, VecDeque::len)
-                    < self.opts.max_queued_per_destination =>
+                && self.held_total < self.opts.max_queued_per_destination =>
             {
                 // The original holds what it cannot forward yet; so does a relay here, for
                 // unnumbered messages. Numbered ones are resent by their origin instead.
@@ -1103,8 +1122,10 @@ impl Node {
             Verdict::Ahead | Verdict::Stale => false,
         }
     }
-
     fn on_ack(&mut self, link: LinkId, a: Ack<'_>) {
+        if !self.believable(&a.from, link, true) {
+            return;
+        }
         if *a.to != *self.name {
             if a.hops.is_some_and(|h| h >= u64::from(self.opts.max_hops)) {
                 self.stats.relay_dropped += 1;

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use crate::LinkId;
+use crate::lsdb::Path;
 
 /// The chosen way to a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,8 @@ struct NameEntry {
     direct: Option<(LinkId, bool)>,
     /// The shortest path over the link-state database.
     path: Option<Route>,
+    /// The first-hop links of every shortest path to this name.
+    upstream: Vec<LinkId>,
     /// Links whose peers announced this name, oldest first.
     vias: Vec<LinkId>,
     /// The route as of the last commit.
@@ -157,7 +160,7 @@ impl Routing {
 
     /// Replaces every shortest path. Names the database reaches but the table has no room for
     /// are left out (the database has its own limit, so this only happens under attack).
-    pub fn set_paths(&mut self, paths: &BTreeMap<Box<str>, Route>) {
+    pub fn set_paths(&mut self, paths: &BTreeMap<Box<str>, Path>) {
         let stale: Vec<Box<str>> = self
             .names
             .iter()
@@ -167,20 +170,34 @@ impl Routing {
         for name in stale {
             if let Ok(e) = self.entry(&name) {
                 e.path = None;
+                e.upstream.clear();
             }
         }
-        for (name, &route) in paths {
-            if self
-                .names
-                .get(&**name)
-                .is_some_and(|e| e.path == Some(route))
-            {
-                continue;
-            }
-            if let Ok(e) = self.entry(name) {
-                e.path = Some(route);
+        for (name, p) in paths {
+            match self.names.get_mut(&**name) {
+                Some(e) if e.path == Some(p.route) => {
+                    // The route stands; the set of equal ways may still have changed.
+                    if e.upstream != p.upstream {
+                        e.upstream.clone_from(&p.upstream);
+                    }
+                }
+                _ => {
+                    if let Ok(e) = self.entry(name) {
+                        e.path = Some(p.route);
+                        e.upstream.clone_from(&p.upstream);
+                    }
+                }
             }
         }
+    }
+
+    /// Whether numbered traffic claiming to come from `name` may arrive on `link`: the link is
+    /// the direct one to it, or the first hop of a shortest path to it (the way such traffic
+    /// arrives when it is genuine and routes agree).
+    pub fn upstream_of(&self, name: &str, link: LinkId) -> bool {
+        self.names
+            .get(name)
+            .is_some_and(|e| e.direct.is_some_and(|(l, _)| l == link) || e.upstream.contains(&link))
     }
 
     /// Names reached only through v1 announcements (not direct peers), in name order.
@@ -278,9 +295,18 @@ mod tests {
             hops: Some(3),
             confirmed: true,
         };
-        r.set_paths(&BTreeMap::from([("D".into(), path)]));
+        let p = Path {
+            route: path,
+            upstream: vec![l(2), l(5)],
+        };
+        r.set_paths(&BTreeMap::from([("D".into(), p)]));
         assert_eq!(r.commit()[0].new, Some(path));
         assert_eq!(r.v1_only().collect::<Vec<_>>(), ["D"]);
+        assert!(r.upstream_of("D", l(5)) && r.upstream_of("D", l(2)));
+        assert!(
+            !r.upstream_of("D", l(1)),
+            "a v1 announcement is no shortest path"
+        );
         r.add_direct("D", l(4), false).unwrap();
         assert_eq!(r.commit()[0].new.unwrap().link, l(4));
         r.remove_direct("D", l(4));

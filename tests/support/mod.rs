@@ -372,6 +372,23 @@ impl Raw {
             }
         }
     }
+    /// Writes raw bytes until done or until the agent closes the connection (for floods that
+    /// the agent is expected to cut short). Returns whether everything was written.
+    pub fn flood(&mut self, c: &mut Cluster, mut bytes: &[u8]) -> bool {
+        use std::io::Write;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !bytes.is_empty() {
+            match self.stream.write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "raw peer could not write");
+                    c.step(Duration::from_millis(1));
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    }
 
     /// Frames and writes one JSON payload.
     pub fn send(&mut self, c: &mut Cluster, json: &str) {
