@@ -88,3 +88,178 @@ pub fn wire(data: &[u8]) {
     let again = wire::parse(&out[frame::HEADER_LEN..], 64).expect("an emitted frame parses");
     assert_eq!(again, parsed, "emit and parse disagree");
 }
+
+/// The whole sans-IO core, driven by a sequence of operations decoded from `data`: links come
+/// up and go down, raw bytes and well-formed frames (with fuzzer-chosen names and numbers)
+/// arrive, time passes, the application sends, dials and disconnects. After every operation
+/// the core's invariants are checked: its limits hold, every route leaves through an open
+/// identified link, timers stay proportionate to what they serve, and it never panics.
+pub fn core(data: &[u8]) {
+    use std::time::{Duration, Instant};
+
+    use crate::node::{Action, LinkOrigin, Node};
+    use crate::{ConnectId, LinkId, Options};
+
+    const LINKS: usize = 6;
+    const NAMES: [&str; 6] = ["Me", "A", "B", "C", "D", "E"];
+    let opts = Options {
+        max_known_names: 32,
+        max_pending_links: 3,
+        max_queued_per_destination: 8,
+        max_in_flight: 4,
+        max_link_buffer: 4096,
+        max_frame_len: 1 << 16,
+        ping_after: Duration::from_millis(50),
+        ping_timeout: Duration::from_millis(30),
+        hello_timeout: Duration::from_millis(100),
+        auto_reconnect_interval: Duration::from_millis(20),
+        ..Options::default()
+    };
+    let t0 = Instant::now();
+    let mut now = t0;
+    let Ok(mut node) = Node::new("Me", opts.clone(), 1, t0) else {
+        return;
+    };
+    let mut up = [false; LINKS];
+    let mut dials: Vec<ConnectId> = Vec::new();
+    let mut input = data;
+    let byte = |input: &mut &[u8]| -> u8 {
+        let (&b, rest) = input.split_first().unwrap_or((&0, &[]));
+        *input = rest;
+        b
+    };
+    while !input.is_empty() {
+        let op = byte(&mut input);
+        let link = LinkId(usize::from(byte(&mut input)) % LINKS);
+        let name = NAMES[usize::from(byte(&mut input)) % NAMES.len()];
+        let n = u64::from(byte(&mut input));
+        match op % 12 {
+            0 | 1 if !up[link.0] => {
+                let origin = if op % 12 == 0 {
+                    LinkOrigin::Accepted
+                } else {
+                    let c = node.connect();
+                    dials.push(c);
+                    LinkOrigin::Dialed(c)
+                };
+                node.handle_link_up(link, origin, now);
+                up[link.0] = node.has_link(link);
+            }
+            2 => {
+                let len = usize::from(byte(&mut input)).min(input.len());
+                let (bytes, rest) = input.split_at(len);
+                node.handle_bytes(link, bytes, now);
+                input = rest;
+            }
+            3 => {
+                let frame = match n % 9 {
+                    0 => format!(
+                        r#"{{"c":"hi!","mynameis":"{name}","iknow":["C","D"],"v":{}}}"#,
+                        n / 9 % 3
+                    ),
+                    1 => format!(r#"{{"a":"hi!","mynameis":"{name}","iknow":["E"],"v":2}}"#),
+                    2 => format!(r#"{{"c":"imcon4","who":["{name}","X{n}"]}}"#),
+                    3 => format!(r#"{{"c":"im!con4","who":["{name}"]}}"#),
+                    4 => format!(
+                        r#"{{"c":"lsa","o":"{name}","i":{},"s":{n},"n":["Me","A","{}"],"x":["Y{n}"]}}"#,
+                        n % 3,
+                        NAMES[(n % 6) as usize]
+                    ),
+                    5 => format!(
+                        r#"{{"c":"msg","f":"{name}","t":"{}","m":{n},"h":{}}}"#,
+                        NAMES[(n % 6) as usize],
+                        n % 40
+                    ),
+                    6 => format!(
+                        r#"{{"c":"msg","f":"{name}","t":"Me","m":1,"i":{},"s":{},"b":{},"h":1}}"#,
+                        n % 2,
+                        n % 7,
+                        n % 5
+                    ),
+                    7 => format!(r#"{{"c":"ack","f":"{name}","t":"Me","i":1,"s":{n},"h":1}}"#),
+                    _ => r#"{"c":"ping"}"#.to_owned(),
+                };
+                let mut bytes = Vec::new();
+                frame::encode(&mut bytes, frame.as_bytes());
+                node.handle_bytes(link, &bytes, now);
+            }
+            4 if up[link.0] => {
+                node.handle_link_down(link, crate::LinkDownReason::PeerClosed, now);
+            }
+            5 => {
+                now += Duration::from_millis(n * 4);
+                node.handle_timeout(now);
+            }
+            6 => {
+                let body = serde_json::value::RawValue::from_string(n.to_string())
+                    .unwrap_or_else(|_| unreachable!());
+                let _ = node.send_message(name, &body, now);
+            }
+            7 => {
+                let pending = node.outbound(link).len();
+                node.consume_outbound(link, pending.min(usize::from(byte(&mut input)) * 16), now);
+            }
+            8 => {
+                if let Some(&c) = dials.get((n as usize) % dials.len().max(1)) {
+                    node.handle_connect_failed(c, "refused".into(), now);
+                }
+            }
+            9 => {
+                let _ = node.disconnect_name(name, now);
+            }
+            10 => {
+                if let Some(&c) = dials.get((n as usize) % dials.len().max(1)) {
+                    let _ = node.disconnect_connect(c, now);
+                }
+            }
+            _ => {
+                let body = serde_json::value::RawValue::from_string("null".into())
+                    .unwrap_or_else(|_| unreachable!());
+                let _ = node.send_message_by(name, &body, now + Duration::from_millis(n), now);
+            }
+        }
+        // Act as the shell would: close what the core closed, drain events and transmissions.
+        while let Some(action) = node.poll_action() {
+            if let Action::Close { link, .. } = action {
+                up[link.0] = false;
+            }
+        }
+        while node.poll_event().is_some() {}
+        while node.poll_transmit().is_some() {}
+        for (i, u) in up.iter_mut().enumerate() {
+            *u = node.has_link(LinkId(i));
+        }
+        check(&node, &opts);
+    }
+}
+
+fn check(node: &crate::node::Node, opts: &crate::Options) {
+    let s = node.stats();
+    assert!(s.pending_links <= opts.max_pending_links, "{s:?}");
+    assert!(s.known_names <= opts.max_known_names, "{s:?}");
+    assert!(s.descriptions <= opts.max_known_names, "{s:?}");
+    assert!(s.held_messages <= opts.max_queued_per_destination, "{s:?}");
+    assert!(s.streams <= opts.max_known_names, "{s:?}");
+    for (name, route) in node.routes() {
+        assert!(
+            node.has_link(route.link),
+            "route to {name} through a closed {}",
+            route.link
+        );
+        assert!(
+            node.link_peer(route.link).is_some(),
+            "route to {name} through an unidentified link"
+        );
+        assert_ne!(name, node.name(), "a route to itself");
+    }
+    for p in node.peers() {
+        assert_eq!(
+            node.route(&p.name).map(|r| r.link),
+            Some(p.link),
+            "a direct peer routed elsewhere"
+        );
+    }
+    // Every live timer serves a link, a dial, a destination or the purge; stale ones are few.
+    let budget = 8 * (s.links + node.dial_count() + s.queued_messages + 4);
+    assert!(s.timers <= budget, "{} timers for {s:?}", s.timers);
+}

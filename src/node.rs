@@ -47,6 +47,9 @@ pub const PROTOCOL_VERSION: u8 = 2;
 /// Room for the envelope around a body when checking a message against the frame limit.
 const ENVELOPE_SLACK: usize = 128;
 
+/// Least time between two shortest-path computations triggered from afar, ms.
+const PATHS_HOLD_DOWN: u64 = 5;
+
 /// How long the description of an agent nobody reaches is kept, ms: long enough to ride out a
 /// flapping link without re-learning, short enough to forget agents that are gone.
 const LSA_KEEP: u64 = 60_000;
@@ -100,7 +103,8 @@ pub struct PeerInfo {
 pub struct Stats {
     /// Open links, identified or not.
     pub links: usize,
-    /// Links that have not completed their hello.
+    /// Accepted connections that have not completed their hello (at most
+    /// `Options::max_pending_links`; this agent's own dials are not counted).
     pub pending_links: usize,
     /// Names in the routing table.
     pub known_names: usize,
@@ -134,6 +138,12 @@ pub struct Stats {
     /// them through the link they came on (this agent's own name, or a numbered one off every
     /// shortest path from its origin).
     pub rejected: u64,
+    /// Descriptions (v2 link state) written, this agent's own and passed on.
+    pub descriptions_sent: u64,
+    /// Descriptions received that were newer than the one held (routing updates applied).
+    pub descriptions_applied: u64,
+    /// Shortest-path computations.
+    pub paths_computed: u64,
     /// Control frames (hello, keepalive, announcements, descriptions, confirmations) written.
     pub control_frames: u64,
     /// Bytes of those frames.
@@ -213,6 +223,7 @@ enum Timer {
     Reconnect { connect: ConnectId, attempt: u64 },
     Outbox { slot: usize, serial: u64 },
     Purge,
+    Paths,
 }
 
 /// A message relayed for another agent, held until its destination is reachable (the v1
@@ -240,6 +251,12 @@ pub struct Node {
     own_dirty: bool,
     /// Shortest paths must be recomputed.
     paths_dirty: bool,
+    /// A direct link changed: recompute now, whatever the hold-down.
+    paths_urgent: bool,
+    /// When shortest paths were last computed.
+    paths_at: Option<u64>,
+    /// A hold-down timer is armed for the next computation.
+    paths_armed: bool,
     purge_armed: bool,
     outboxes: Slab<Outbox>,
     outbox_of: BTreeMap<Box<str>, usize>,
@@ -286,6 +303,9 @@ impl Node {
             pending_links: 0,
             own_dirty: false,
             paths_dirty: false,
+            paths_urgent: false,
+            paths_at: None,
+            paths_armed: false,
             purge_armed: false,
             outboxes: Slab::new(),
             outbox_of: BTreeMap::new(),
@@ -400,7 +420,9 @@ impl Node {
             l.told = self.routing.routes().map(|(n, _)| n.into()).collect();
         }
         self.links[link.0] = Some(l);
-        self.pending_links += 1;
+        if origin == LinkOrigin::Accepted {
+            self.pending_links += 1;
+        }
         let hello_by = t + Self::ms(self.opts.hello_timeout);
         self.timers.insert(hello_by, Timer::Hello { link, serial });
     }
@@ -487,6 +509,8 @@ impl Node {
                         self.outbox_due(slot, t);
                     }
                 }
+                // The hold-down is over; the commit below recomputes.
+                Timer::Paths => self.paths_armed = false,
                 Timer::Purge => {
                     self.purge_armed = false;
                     self.lsdb.purge(t.saturating_sub(LSA_KEEP));
@@ -801,6 +825,11 @@ impl Node {
             .map_or(0, |&s| self.outboxes[s].len())
     }
 
+    /// `connect` calls made so far (the next connect number).
+    pub fn dial_count(&self) -> usize {
+        self.dials.len()
+    }
+
     /// The link-state database (v2).
     pub fn lsdb(&self) -> &Lsdb {
         &self.lsdb
@@ -899,9 +928,12 @@ impl Node {
         self.routing
             .add_direct(&peer, link, version >= 2)
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
-        self.pending_links -= 1;
+        if !dialer {
+            self.pending_links -= 1;
+        }
         self.own_dirty = true;
         self.paths_dirty = true;
+        self.paths_urgent = true;
         let ping_after = Self::ms(self.opts.ping_after);
         let t = self.now;
         let Some(l) = self.link_mut(link) else {
@@ -985,6 +1017,7 @@ impl Node {
         match received {
             Received::Newer => {
                 self.paths_dirty = true;
+                self.stats.descriptions_applied += 1;
                 self.flood(&lsa.origin, Some(link));
             }
             Received::Same => {}
@@ -997,6 +1030,7 @@ impl Node {
         }
         Ok(())
     }
+
     /// Whether traffic claiming to come from `from` is believable on `link`. Nothing claims
     /// this agent as its origin legitimately (it is a loop, or a forgery); numbered messages
     /// and confirmations must come through a first hop of a shortest path to their origin, so
@@ -1122,6 +1156,7 @@ impl Node {
             Verdict::Ahead | Verdict::Stale => false,
         }
     }
+
     fn on_ack(&mut self, link: LinkId, a: Ack<'_>) {
         if !self.believable(&a.from, link, true) {
             return;
@@ -1199,6 +1234,7 @@ impl Node {
         push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
             emit_description(out, origin, lsa)
         });
+        self.stats.descriptions_sent += 1;
     }
 
     /// Sends the stored description of `origin` on every v2 link but `except`.
@@ -1214,6 +1250,7 @@ impl Node {
             push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
                 emit_description(out, origin, lsa)
             });
+            self.stats.descriptions_sent += 1;
         }
     }
 
@@ -1233,7 +1270,8 @@ impl Node {
             }
             self.own_dirty = true;
             self.paths_dirty = true;
-        } else {
+            self.paths_urgent = true;
+        } else if !l.is_dialer() {
             self.pending_links -= 1;
         }
         if let LinkOrigin::Dialed(c) = l.origin {
@@ -1349,8 +1387,11 @@ impl Node {
         if v2 {
             self.sync_databases();
         }
-        if self.paths_dirty && v2 {
+        if self.paths_dirty && v2 && self.paths_due() {
             self.paths_dirty = false;
+            self.paths_urgent = false;
+            self.paths_at = Some(self.now);
+            self.stats.paths_computed += 1;
             let direct: Vec<Direct<'_>> = self
                 .links
                 .iter()
@@ -1408,6 +1449,23 @@ impl Node {
         self.send_acks();
     }
 
+    /// Whether shortest paths may be recomputed now. A change of this agent's own links is
+    /// applied at once; descriptions from afar arrive in bursts (a flood, a database exchange),
+    /// so after a computation the next one waits out a short hold-down, and a burst costs one
+    /// computation rather than one per description. Arms the hold-down timer when it must wait.
+    fn paths_due(&mut self) -> bool {
+        let due = match self.paths_at {
+            None => true,
+            Some(at) => self.paths_urgent || self.now >= at + PATHS_HOLD_DOWN,
+        };
+        if !due && !self.paths_armed {
+            self.paths_armed = true;
+            let at = self.paths_at.unwrap_or(self.now) + PATHS_HOLD_DOWN;
+            self.timers.insert(at, Timer::Paths);
+        }
+        due
+    }
+
     /// Sends the whole database on v2 links that just said hello.
     fn sync_databases(&mut self) {
         for (i, slot) in self.links.iter_mut().enumerate() {
@@ -1420,6 +1478,7 @@ impl Node {
                 push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
                     emit_description(out, origin, lsa)
                 });
+                self.stats.descriptions_sent += 1;
             }
         }
     }

@@ -27,3 +27,8 @@ fn frame_corpus() {
 fn wire_corpus() {
     replay("wire", secretagent::fuzz::wire);
 }
+
+#[test]
+fn core_corpus() {
+    replay("core", secretagent::fuzz::core);
+}

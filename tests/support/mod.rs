@@ -372,6 +372,7 @@ impl Raw {
             }
         }
     }
+
     /// Writes raw bytes until done or until the agent closes the connection (for floods that
     /// the agent is expected to cut short). Returns whether everything was written.
     pub fn flood(&mut self, c: &mut Cluster, mut bytes: &[u8]) -> bool {
