@@ -1,9 +1,10 @@
 //! The link-state database of v2 routing, and the shortest paths computed over it.
 //!
-//! This module owns what every v2 agent has said about its own links (one LSA per agent: its
-//! direct peers, and the names it reaches only through v1 peers), which of two descriptions is
-//! newer, and the shortest-path computation. It is pure: no links, no bytes, no clock (ages are
-//! in the caller's ticks). It does not flood anything; the core decides whom to tell.
+//! This module owns what every v2 agent has said about its own links (one description per
+//! agent: its direct peers, and the names it reaches only through v1 peers), which of two
+//! descriptions is newer, and the shortest-path computation with its results. It is pure: no
+//! links, no bytes, no clock (ages are in the caller's ticks). It does not flood anything; the
+//! core decides whom to tell.
 //!
 //! Why link state: every agent computes its routes from the same picture of the graph, so at
 //! convergence next hops strictly shorten the distance to the destination and no loop can
@@ -11,30 +12,88 @@
 //! (no count-to-infinity); and links here are TCP, so flooding needs no acknowledgement of its
 //! own. An edge A–B counts only when both A and B list each other (or B, a v1 agent, describes
 //! nothing), so a stale description of a dead agent cannot create a route.
+//!
+//! Names are interned to small integers when descriptions arrive, so the shortest-path search
+//! (which runs after every burst of changes) works on integers and reuses its buffers, and only
+//! the names whose route changed are reported.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use crate::LinkId;
 use crate::routing::{Route, TableFull};
 
-/// One agent's description of itself.
+/// One agent's description of itself, as held.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lsa {
-    /// The agent's incarnation.
+struct Description {
+    inc: u64,
+    seq: u64,
+    /// Its direct peers, as ids, sorted.
+    neighbors: Vec<u32>,
+    /// Per neighbor: whether the edge counts (the neighbor lists this agent back, or describes
+    /// nothing). Kept up to date as descriptions change, so the search need not look it up.
+    mutual: Vec<bool>,
+    /// Names it reaches only through v1 peers, as ids, sorted.
+    externals: Vec<u32>,
+}
+
+/// What the shortest-path search found for one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    hops: u32,
+    /// The first hop, as an index into the direct peers sorted by name: the smallest among
+    /// the shortest paths' first hops.
+    via: u32,
+}
+
+#[derive(Debug)]
+struct Entry {
+    name: Box<str>,
+    description: Option<Description>,
+    /// The agents whose descriptions list this name.
+    listed_by: Vec<u32>,
+}
+
+/// What the shortest-path search reads of one id, kept apart from the names and the
+/// descriptions so that a search over thousands of agents stays within a few cache-friendly
+/// arrays.
+#[derive(Debug, Clone, Copy, Default)]
+struct Adj {
+    /// Where the id's lists start in `pool`: `neighbors` entries (each with [`MUTUAL`] set
+    /// when the edge counts), then `externals` entries.
+    start: u32,
+    neighbors: u32,
+    externals: u32,
+    described: bool,
+}
+
+/// Set on a neighbor in `pool` when the edge counts.
+const MUTUAL: u32 = 1 << 31;
+
+/// A description as read from the database.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    db: &'a Lsdb,
+    /// The agent described.
+    pub origin: &'a str,
+    /// Its incarnation.
     pub inc: u64,
     /// The description's version within the incarnation.
     pub seq: u64,
-    /// Its direct peers, sorted.
-    pub neighbors: Vec<Box<str>>,
-    /// Names it reaches only through v1 peers, sorted.
-    pub externals: Vec<Box<str>>,
-    /// When it was last found unreachable (for purging), if it is.
-    pub unreachable_since: Option<u64>,
+    neighbors: &'a [u32],
+    externals: &'a [u32],
 }
 
-impl Lsa {
-    fn version(&self) -> (u64, u64) {
-        (self.inc, self.seq)
+impl<'a> View<'a> {
+    /// Its direct peers.
+    pub fn neighbors(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let db = self.db;
+        self.neighbors.iter().map(move |&i| db.name(i))
+    }
+
+    /// Names it reaches only through v1 peers.
+    pub fn externals(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let db = self.db;
+        self.externals.iter().map(move |&i| db.name(i))
     }
 }
 
@@ -52,16 +111,7 @@ pub enum Received {
     OwnRenumbered,
 }
 
-/// A shortest path to a name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path {
-    /// The route chosen: fewest hops, ties broken by the first hop's name.
-    pub route: Route,
-    /// The first-hop links of every shortest path, sorted.
-    pub upstream: Vec<LinkId>,
-}
-
-/// A direct peer, as SPF needs it.
+/// A direct peer, as the search needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Direct<'a> {
     /// Its name.
@@ -75,86 +125,311 @@ pub struct Direct<'a> {
 /// The database. Holds this agent's own description too.
 #[derive(Debug)]
 pub struct Lsdb {
-    me: Box<str>,
-    entries: BTreeMap<Box<str>, Lsa>,
+    me: u32,
+    ids: HashMap<Box<str>, u32>,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// Most names held (descriptions and the names they list).
     max: usize,
+    described: usize,
+    /// The direct peers of the last search, sorted by name: (id, link, v2).
+    direct: Vec<(u32, LinkId, bool)>,
+    /// Words per upstream bitset (one bit per direct peer of the last search).
+    words: usize,
+    /// Per id: the first-hop links of every shortest path, as a bitset over `direct`.
+    upstream: Vec<u64>,
+    /// Per id: its lists as the search reads them.
+    adj: Vec<Adj>,
+    /// The lists `adj` points into; `garbage` entries of it are no longer pointed to.
+    pool: Vec<u32>,
+    garbage: usize,
+    /// Per id: the route as of the last search.
+    routes: Vec<Option<Route>>,
+    /// Per id: when its description was found unreachable, if it is.
+    unreachable_since: Vec<Option<u64>>,
+    // Reused by every search.
+    found: Vec<Option<Found>>,
+    levels: Vec<Vec<u32>>,
+    changed: Vec<u32>,
 }
 
 impl Lsdb {
-    /// A database for agent `me` in incarnation `inc`, holding at most `max` descriptions.
+    /// A database for agent `me` in incarnation `inc`, holding at most `max` names.
     pub fn new(me: &str, inc: u64, max: usize) -> Lsdb {
-        let own = Lsa {
+        let mut db = Lsdb {
+            me: 0,
+            ids: HashMap::new(),
+            entries: Vec::new(),
+            free: Vec::new(),
+            max: max.max(2),
+            described: 1,
+            direct: Vec::new(),
+            words: 0,
+            upstream: Vec::new(),
+            adj: Vec::new(),
+            pool: Vec::new(),
+            garbage: 0,
+            routes: Vec::new(),
+            unreachable_since: Vec::new(),
+            found: Vec::new(),
+            levels: Vec::new(),
+            changed: Vec::new(),
+        };
+        db.me = db.intern(me).unwrap_or(0);
+        db.entries[db.me as usize].description = Some(Description {
             inc,
             seq: 1,
             neighbors: Vec::new(),
+            mutual: Vec::new(),
             externals: Vec::new(),
-            unreachable_since: None,
-        };
-        Lsdb {
-            me: me.into(),
-            entries: BTreeMap::from([(me.into(), own)]),
-            max: max.max(1),
+        });
+        db.store_adj(db.me);
+        db
+    }
+
+    fn intern(&mut self, name: &str) -> Result<u32, TableFull> {
+        if let Some(&id) = self.ids.get(name) {
+            return Ok(id);
         }
+        if self.ids.len() >= self.max {
+            return Err(TableFull { max: self.max });
+        }
+        let entry = Entry {
+            name: name.into(),
+            description: None,
+            listed_by: Vec::new(),
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.entries[id as usize] = entry;
+                self.adj[id as usize] = Adj::default();
+                self.routes[id as usize] = None;
+                self.unreachable_since[id as usize] = None;
+                id
+            }
+            None => {
+                self.entries.push(entry);
+                self.adj.push(Adj::default());
+                self.routes.push(None);
+                self.unreachable_since.push(None);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.ids.insert(name.into(), id);
+        Ok(id)
+    }
+
+    fn name(&self, id: u32) -> &str {
+        &self.entries[id as usize].name
+    }
+
+    fn view(&self, id: u32) -> Option<View<'_>> {
+        let e = &self.entries[id as usize];
+        let d = e.description.as_ref()?;
+        Some(View {
+            db: self,
+            origin: &e.name,
+            inc: d.inc,
+            seq: d.seq,
+            neighbors: &d.neighbors,
+            externals: &d.externals,
+        })
     }
 
     /// This agent's own description.
-    pub fn own(&self) -> &Lsa {
-        // Inserted at creation and never removed.
-        &self.entries[&*self.me]
-    }
-
-    fn own_mut(&mut self) -> &mut Lsa {
-        self.entries
-            .get_mut(&*self.me)
-            .expect("own description is never removed")
+    pub fn own(&self) -> View<'_> {
+        self.view(self.me)
+            .expect("the own description is never removed")
     }
 
     /// Descriptions held, this agent's own included.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.described
     }
 
     /// Whether only this agent's own description is held.
     pub fn is_empty(&self) -> bool {
-        self.entries.len() <= 1
+        self.described <= 1
+    }
+
+    /// Names held: described agents and the names their descriptions list.
+    pub fn names(&self) -> usize {
+        self.ids.len()
     }
 
     /// The description of `origin`.
-    pub fn get(&self, origin: &str) -> Option<&Lsa> {
-        self.entries.get(origin)
+    pub fn get(&self, origin: &str) -> Option<View<'_>> {
+        self.view(*self.ids.get(origin)?)
     }
 
-    /// Every description, in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Lsa)> {
-        self.entries.iter().map(|(n, l)| (&**n, l))
+    /// Every description, in the order their names were first held.
+    pub fn iter(&self) -> impl Iterator<Item = View<'_>> {
+        (0..self.entries.len() as u32).filter_map(|id| self.view(id))
     }
 
-    /// Sets this agent's own peers and v1-only names (both sorted); returns whether the
-    /// description changed (and so was renumbered and must be flooded).
-    pub fn originate(&mut self, neighbors: Vec<Box<str>>, externals: Vec<Box<str>>) -> bool {
-        let own = self.own_mut();
-        if own.neighbors == neighbors && own.externals == externals {
-            return false;
+    /// Interns `names` as a sorted, deduplicated id list.
+    fn ids_of<'n>(
+        &mut self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Vec<u32>, TableFull> {
+        let mut ids = Vec::new();
+        for n in names {
+            ids.push(self.intern(n)?);
         }
-        own.neighbors = neighbors;
-        own.externals = externals;
-        own.seq += 1;
-        true
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Replaces a description's lists, keeping `listed_by` and the `mutual` flags right.
+    fn set_lists(&mut self, id: u32, neighbors: Vec<u32>, externals: Vec<u32>) {
+        let d = self.entries[id as usize]
+            .description
+            .as_mut()
+            .expect("described");
+        let old_n = std::mem::replace(&mut d.neighbors, neighbors);
+        let old_x = std::mem::replace(&mut d.externals, externals);
+        for &i in old_n.iter().chain(&old_x) {
+            let by = &mut self.entries[i as usize].listed_by;
+            if let Some(k) = by.iter().position(|&b| b == id) {
+                by.swap_remove(k);
+            }
+        }
+        let d = self.entries[id as usize]
+            .description
+            .as_ref()
+            .expect("described");
+        for k in 0..d.neighbors.len() + d.externals.len() {
+            let d = self.entries[id as usize]
+                .description
+                .as_ref()
+                .expect("described");
+            let i = if k < d.neighbors.len() {
+                d.neighbors[k]
+            } else {
+                d.externals[k - d.neighbors.len()]
+            };
+            self.entries[i as usize].listed_by.push(id);
+        }
+        self.refresh_mutual(id);
+    }
+
+    /// Recomputes the `mutual` flags that depend on `id`'s description: its own, and those of
+    /// every description listing it. Called whenever that description changes or goes.
+    fn refresh_mutual(&mut self, id: u32) {
+        if let Some(d) = self.entries[id as usize].description.as_ref() {
+            let flags: Vec<bool> = d
+                .neighbors
+                .iter()
+                .map(|&v| self.entries[v as usize].description.is_none() || self.lists(v, id))
+                .collect();
+            if let Some(d) = self.entries[id as usize].description.as_mut() {
+                d.mutual = flags;
+            }
+        }
+        self.store_adj(id);
+        let back = self.entries[id as usize].description.is_none();
+        for k in 0..self.entries[id as usize].listed_by.len() {
+            let y = self.entries[id as usize].listed_by[k];
+            let counts = back || self.lists(id, y);
+            if let Some(d) = self.entries[y as usize].description.as_mut() {
+                if let Ok(j) = d.neighbors.binary_search(&id) {
+                    d.mutual[j] = counts;
+                    let at = self.adj[y as usize].start as usize + j;
+                    self.pool[at] = if counts { id | MUTUAL } else { id };
+                }
+            }
+        }
+    }
+
+    /// Writes `id`'s lists into `pool` for the search: in place when they fit, else at the
+    /// end; the pool is rebuilt when more than half of it is stale.
+    fn store_adj(&mut self, id: u32) {
+        let old = self.adj[id as usize];
+        let old_len = (old.neighbors + old.externals) as usize;
+        let Some(d) = self.entries[id as usize].description.as_ref() else {
+            self.adj[id as usize] = Adj::default();
+            self.garbage += old_len;
+            return;
+        };
+        let len = d.neighbors.len() + d.externals.len();
+        let start = if len <= old_len {
+            self.garbage += old_len - len;
+            old.start as usize
+        } else {
+            self.garbage += old_len;
+            self.pool.resize(self.pool.len() + len, 0);
+            self.pool.len() - len
+        };
+        let lists = d
+            .neighbors
+            .iter()
+            .zip(&d.mutual)
+            .map(|(&v, &m)| if m { v | MUTUAL } else { v });
+        for (slot, v) in self.pool[start..start + len]
+            .iter_mut()
+            .zip(lists.chain(d.externals.iter().copied()))
+        {
+            *slot = v;
+        }
+        self.adj[id as usize] = Adj {
+            start: start as u32,
+            neighbors: d.neighbors.len() as u32,
+            externals: d.externals.len() as u32,
+            described: true,
+        };
+        if self.garbage > 64 && self.garbage > self.pool.len() / 2 {
+            self.compact_pool();
+        }
+    }
+
+    /// Rebuilds `pool` without its stale entries.
+    fn compact_pool(&mut self) {
+        let mut pool = Vec::with_capacity(self.pool.len().saturating_sub(self.garbage));
+        for a in &mut self.adj {
+            let (start, len) = (a.start as usize, (a.neighbors + a.externals) as usize);
+            a.start = pool.len() as u32;
+            pool.extend_from_slice(&self.pool[start..start + len]);
+        }
+        self.pool = pool;
+        self.garbage = 0;
+    }
+
+    /// Sets this agent's own peers and v1-only names; returns whether the description changed
+    /// (and so was renumbered and must be flooded).
+    pub fn originate<'n>(
+        &mut self,
+        neighbors: impl IntoIterator<Item = &'n str>,
+        externals: impl IntoIterator<Item = &'n str>,
+    ) -> Result<bool, TableFull> {
+        let n = self.ids_of(neighbors)?;
+        let x = self.ids_of(externals)?;
+        let me = self.me;
+        let own = self.entries[me as usize].description.as_ref().expect("own");
+        if own.neighbors == n && own.externals == x {
+            return Ok(false);
+        }
+        self.set_lists(me, n, x);
+        if let Some(d) = self.entries[me as usize].description.as_mut() {
+            d.seq += 1;
+        }
+        Ok(true)
     }
 
     /// Offers a description received from a peer.
-    pub fn receive(
+    pub fn receive<'n>(
         &mut self,
         origin: &str,
         inc: u64,
         seq: u64,
-        neighbors: Vec<Box<str>>,
-        externals: Vec<Box<str>>,
+        neighbors: impl IntoIterator<Item = &'n str>,
+        externals: impl IntoIterator<Item = &'n str>,
     ) -> Result<Received, TableFull> {
         let got = (inc, seq);
-        if origin == &*self.me {
-            let own = self.own_mut();
-            return Ok(match got.cmp(&own.version()) {
+        if origin == self.name(self.me) {
+            let me = self.me as usize;
+            let own = self.entries[me].description.as_mut().expect("own");
+            return Ok(match got.cmp(&(own.inc, own.seq)) {
                 std::cmp::Ordering::Greater => {
                     // An earlier run of this agent got further; carry on above it.
                     own.inc = inc;
@@ -165,189 +440,251 @@ impl Lsdb {
                 std::cmp::Ordering::Less => Received::Older,
             });
         }
-        let mut neighbors = neighbors;
-        let mut externals = externals;
-        neighbors.sort();
-        neighbors.dedup();
-        externals.sort();
-        externals.dedup();
-        match self.entries.get_mut(origin) {
-            Some(held) => Ok(match got.cmp(&held.version()) {
-                std::cmp::Ordering::Greater => {
-                    *held = Lsa {
-                        inc,
-                        seq,
-                        neighbors,
-                        externals,
-                        unreachable_since: held.unreachable_since,
-                    };
-                    Received::Newer
-                }
-                std::cmp::Ordering::Equal => Received::Same,
-                std::cmp::Ordering::Less => Received::Older,
-            }),
-            None => {
-                if self.entries.len() >= self.max {
-                    return Err(TableFull { max: self.max });
-                }
-                self.entries.insert(
-                    origin.into(),
-                    Lsa {
-                        inc,
-                        seq,
-                        neighbors,
-                        externals,
-                        unreachable_since: None,
-                    },
-                );
-                Ok(Received::Newer)
-            }
+        let held = self
+            .ids
+            .get(origin)
+            .and_then(|&id| self.entries[id as usize].description.as_ref())
+            .map(|d| (d.inc, d.seq));
+        match held.map(|h| got.cmp(&h)) {
+            Some(std::cmp::Ordering::Equal) => return Ok(Received::Same),
+            Some(std::cmp::Ordering::Less) => return Ok(Received::Older),
+            _ => {}
         }
+        let id = self.intern(origin)?;
+        let n = self.ids_of(neighbors)?;
+        let x = self.ids_of(externals)?;
+        let e = &mut self.entries[id as usize];
+        if e.description.is_none() {
+            self.described += 1;
+            e.description = Some(Description {
+                inc,
+                seq,
+                neighbors: Vec::new(),
+                mutual: Vec::new(),
+                externals: Vec::new(),
+            });
+        } else if let Some(d) = e.description.as_mut() {
+            d.inc = inc;
+            d.seq = seq;
+        }
+        self.set_lists(id, n, x);
+        Ok(Received::Newer)
     }
 
     /// Whether `a` lists `b` as a direct peer.
-    fn lists(&self, a: &str, b: &str) -> bool {
-        self.entries
-            .get(a)
-            .is_some_and(|l| l.neighbors.binary_search_by(|n| (**n).cmp(b)).is_ok())
+    fn lists(&self, a: u32, b: u32) -> bool {
+        self.entries[a as usize]
+            .description
+            .as_ref()
+            .is_some_and(|d| d.neighbors.binary_search(&b).is_ok())
     }
 
-    /// Shortest paths from this agent: fewest hops, ties broken by the smaller name of the
-    /// first hop, so that every agent decides the same way. `direct` are this agent's
-    /// identified peers. A route is `confirmed` when its first link speaks v2 and the
-    /// destination is a v2 agent (it describes itself, or it is that v2 peer).
+    /// Recomputes shortest paths from this agent: fewest hops, ties broken by the smaller
+    /// name of the first hop, so that every agent decides the same way. `direct` are this
+    /// agent's identified peers. A route is `confirmed` when its first link speaks v2 and the
+    /// destination is a v2 agent (it describes itself, or it is that v2 peer). Returns the
+    /// how many names' routes changed; [`changed`](Self::changed) lists them.
     ///
-    /// Each path also lists every first-hop link of every shortest path to the name (its
-    /// upstream links): genuine traffic from that name arrives through one of them.
-    ///
-    /// Also marks when each description became unreachable, at tick `now`.
-    pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> BTreeMap<Box<str>, Path> {
-        struct Label<'n> {
-            hops: u32,
-            /// The smallest name of a first hop over the shortest paths (the tie-break).
-            via: &'n str,
-            upstream: Vec<LinkId>,
-        }
-        let mut first: BTreeMap<&str, (LinkId, bool)> = BTreeMap::new();
-        let mut labels: BTreeMap<&str, Label<'_>> = BTreeMap::new();
-        // Breadth first by hop count; costs are 1 (a link) or 2 (a name behind a v1 agent).
-        let mut levels: Vec<Vec<&str>> = vec![Vec::new(), Vec::new()];
+    /// Also records, per name, the first-hop links of every shortest path
+    /// ([`upstream_of`](Self::upstream_of)), and when each description became unreachable.
+    pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> Result<usize, TableFull> {
+        self.direct.clear();
         for d in direct {
-            first.insert(d.name, (d.link, d.v2));
-            labels.insert(
-                d.name,
-                Label {
-                    hops: 1,
-                    via: d.name,
-                    upstream: vec![d.link],
-                },
-            );
-            levels[1].push(d.name);
+            let id = self.intern(d.name)?;
+            self.direct.push((id, d.link, d.v2));
+        }
+        // Ties go to the first hop with the smaller name; sorting once lets the search compare
+        // indices instead of names.
+        let entries = &self.entries;
+        self.direct
+            .sort_unstable_by(|a, b| entries[a.0 as usize].name.cmp(&entries[b.0 as usize].name));
+        let n = self.entries.len();
+        self.words = self.direct.len().div_ceil(64).max(1);
+        let words = self.words;
+        self.found.clear();
+        self.found.resize(n, None);
+        self.upstream.clear();
+        self.upstream.resize(n * words, 0);
+        for level in &mut self.levels {
+            level.clear();
+        }
+        if self.levels.len() < 2 {
+            self.levels.resize_with(2, Vec::new);
+        }
+        for (k, &(id, _, _)) in self.direct.iter().enumerate() {
+            self.found[id as usize] = Some(Found {
+                hops: 1,
+                via: k as u32,
+            });
+            self.upstream[id as usize * words + k / 64] |= 1 << (k % 64);
+            self.levels[1].push(id);
         }
         let mut level = 1;
-        while level < levels.len() {
-            let mut nodes = std::mem::take(&mut levels[level]);
-            nodes.sort_unstable();
-            nodes.dedup();
+        while level < self.levels.len() {
+            let nodes = std::mem::take(&mut self.levels[level]);
             for &u in &nodes {
-                // Only v2 agents describe their links; v1 agents are leaves.
-                let Some(lsa) = self.entries.get(u) else {
+                let Some(here) = self.found[u as usize] else {
                     continue;
                 };
-                let (via, upstream) = match labels.get(u) {
-                    Some(l) if l.hops as usize == level => (l.via, l.upstream.clone()),
-                    _ => continue,
-                };
-                let steps = lsa
-                    .neighbors
-                    .iter()
-                    .filter(|n| !self.entries.contains_key(&***n) || self.lists(n, u))
-                    .map(|n| (&**n, 1))
-                    // A name that describes itself is reached through its own edges instead.
-                    .chain(
-                        lsa.externals
-                            .iter()
-                            .filter(|x| !self.entries.contains_key(&***x))
-                            .map(|x| (&**x, 2)),
-                    );
-                for (v, cost) in steps {
-                    if v == &*self.me {
+                if here.hops as usize != level {
+                    continue;
+                }
+                // Only v2 agents describe their links; v1 agents are leaves.
+                let a = self.adj[u as usize];
+                let (start, neighbors) = (a.start as usize, a.neighbors as usize);
+                for j in 0..neighbors + a.externals as usize {
+                    let w = self.pool[start + j];
+                    let (v, cost) = if j < neighbors {
+                        if w & MUTUAL == 0 {
+                            continue;
+                        }
+                        (w & !MUTUAL, 1)
+                    } else {
+                        // A name that describes itself is reached through its own edges instead.
+                        if self.adj[w as usize].described {
+                            continue;
+                        }
+                        (w, 2)
+                    };
+                    if v == self.me {
                         continue;
                     }
                     let hops = level as u32 + cost;
-                    match labels.get_mut(v) {
-                        Some(l) if l.hops < hops => {}
-                        Some(l) if l.hops == hops => {
-                            l.via = l.via.min(via);
-                            for link in &upstream {
-                                if !l.upstream.contains(link) {
-                                    l.upstream.push(*link);
-                                }
+                    let merge = match self.found[v as usize] {
+                        Some(f) if f.hops < hops => continue,
+                        Some(f) if f.hops == hops => {
+                            if here.via < f.via {
+                                self.found[v as usize] = Some(Found {
+                                    hops,
+                                    via: here.via,
+                                });
                             }
+                            true
                         }
                         _ => {
-                            labels.insert(
-                                v,
-                                Label {
-                                    hops,
-                                    via,
-                                    upstream: upstream.clone(),
-                                },
-                            );
-                            if levels.len() <= hops as usize {
-                                levels.resize_with(hops as usize + 1, Vec::new);
+                            self.found[v as usize] = Some(Found {
+                                hops,
+                                via: here.via,
+                            });
+                            if self.levels.len() <= hops as usize {
+                                self.levels.resize_with(hops as usize + 1, Vec::new);
                             }
-                            levels[hops as usize].push(v);
+                            self.levels[hops as usize].push(v);
+                            false
+                        }
+                    };
+                    let (from, to) = (u as usize * words, v as usize * words);
+                    for w in 0..words {
+                        let bits = self.upstream[from + w];
+                        if merge {
+                            self.upstream[to + w] |= bits;
+                        } else {
+                            self.upstream[to + w] = bits;
                         }
                     }
                 }
             }
+            self.levels[level] = nodes;
             level += 1;
         }
-        let mut paths = BTreeMap::new();
-        for (name, mut l) in labels {
-            let Some(&(link, v2)) = first.get(l.via) else {
-                continue;
-            };
-            let describes_itself = self.entries.contains_key(name);
-            l.upstream.sort_unstable();
-            paths.insert(
-                name.into(),
-                Path {
-                    route: Route {
-                        link,
-                        hops: Some(l.hops),
-                        confirmed: v2 && (describes_itself || name == l.via),
-                    },
-                    upstream: l.upstream,
-                },
-            );
+        // Compare with the previous routes; record reachability for purging.
+        self.changed.clear();
+        for id in 0..n as u32 {
+            let described = self.adj[id as usize].described;
+            let route = self.found[id as usize].map(|f| {
+                let (via, link, v2) = self.direct[f.via as usize];
+                Route {
+                    link,
+                    hops: Some(f.hops),
+                    confirmed: v2 && (described || id == via),
+                }
+            });
+            if self.routes[id as usize] != route {
+                self.routes[id as usize] = route;
+                self.changed.push(id);
+            }
+            if described && id != self.me {
+                let since = &mut self.unreachable_since[id as usize];
+                *since = if route.is_some() {
+                    None
+                } else {
+                    since.or(Some(now))
+                };
+            }
         }
-        let me = self.me.clone();
-        for (name, lsa) in self.entries.iter_mut() {
-            let reachable = **name == *me || paths.contains_key(&**name);
-            lsa.unreachable_since = if reachable {
-                None
-            } else {
-                lsa.unreachable_since.or(Some(now))
-            };
-        }
-        paths
+        Ok(self.changed.len())
     }
 
-    /// Forgets descriptions unreachable since before `before`; returns how many.
+    /// The names whose route the last search changed, with their new route.
+    pub fn changed(&self) -> impl Iterator<Item = (&str, Option<Route>)> {
+        self.changed
+            .iter()
+            .map(|&id| (self.name(id), self.routes[id as usize]))
+    }
+
+    /// The route the last search found to `name`.
+    pub fn route(&self, name: &str) -> Option<Route> {
+        self.routes[*self.ids.get(name)? as usize]
+    }
+
+    /// Whether `link` is the first hop of a shortest path to `name`, as of the last search:
+    /// the way traffic from `name` arrives when it is genuine and routes agree.
+    pub fn upstream_of(&self, name: &str, link: LinkId) -> bool {
+        let (Some(&id), Some(k)) = (
+            self.ids.get(name),
+            self.direct.iter().position(|d| d.1 == link),
+        ) else {
+            return false;
+        };
+        self.routes[id as usize].is_some()
+            && self
+                .upstream
+                .get(id as usize * self.words + k / 64)
+                .is_some_and(|w| w & (1 << (k % 64)) != 0)
+    }
+
+    /// Forgets descriptions unreachable since before `before`, and names nothing refers to
+    /// any more; returns how many descriptions went.
     pub fn purge(&mut self, before: u64) -> usize {
-        let n = self.entries.len();
-        self.entries
-            .retain(|_, l| l.unreachable_since.is_none_or(|since| since >= before));
-        n - self.entries.len()
+        let mut gone = 0;
+        for id in 0..self.entries.len() as u32 {
+            let e = &self.entries[id as usize];
+            if e.description.is_some()
+                && self.unreachable_since[id as usize].is_some_and(|since| since < before)
+            {
+                self.set_lists(id, Vec::new(), Vec::new());
+                self.entries[id as usize].description = None;
+                self.refresh_mutual(id);
+                self.unreachable_since[id as usize] = None;
+                self.described -= 1;
+                gone += 1;
+            }
+        }
+        let in_direct: Vec<u32> = self.direct.iter().map(|d| d.0).collect();
+        for id in 0..self.entries.len() as u32 {
+            let e = &self.entries[id as usize];
+            let unused = id != self.me
+                && e.description.is_none()
+                && e.listed_by.is_empty()
+                && self.routes[id as usize].is_none()
+                && !in_direct.contains(&id)
+                && self.ids.contains_key(&e.name);
+            if unused {
+                let name = std::mem::take(&mut self.entries[id as usize].name);
+                self.ids.remove(&name);
+                self.free.push(id);
+            }
+        }
+        gone
     }
 
-    /// The earliest time a description became unreachable, if one is.
+    /// The earliest time a description was found unreachable, if one is.
     pub fn oldest_unreachable(&self) -> Option<u64> {
-        self.entries
-            .values()
-            .filter_map(|l| l.unreachable_since)
+        self.adj
+            .iter()
+            .zip(&self.unreachable_since)
+            .filter(|(a, _)| a.described)
+            .filter_map(|(_, &since)| since)
             .min()
     }
 }
@@ -356,34 +693,32 @@ impl Lsdb {
 mod tests {
     use super::*;
 
-    fn names(v: &[&str]) -> Vec<Box<str>> {
-        v.iter().map(|&s| s.into()).collect()
-    }
-
     /// A database for `me` holding the given descriptions (each agent lists its peers).
     fn graph(me: &str, edges: &[(&str, &[&str])]) -> Lsdb {
         let mut db = Lsdb::new(me, 1, 100);
-        for (origin, peers) in edges {
-            if *origin == me {
-                db.originate(names(peers), vec![]);
+        for &(origin, peers) in edges {
+            if origin == me {
+                db.originate(peers.iter().copied(), []).unwrap();
             } else {
-                db.receive(origin, 1, 1, names(peers), vec![]).unwrap();
+                db.receive(origin, 1, 1, peers.iter().copied(), []).unwrap();
             }
         }
         db
     }
 
-    fn hop(db: &mut Lsdb, direct: &[(&str, usize)], to: &str) -> Option<(usize, u32)> {
-        let d: Vec<Direct<'_>> = direct
-            .iter()
+    fn direct(list: &[(&'static str, usize)]) -> Vec<Direct<'static>> {
+        list.iter()
             .map(|&(name, l)| Direct {
                 name,
                 link: LinkId(l),
                 v2: true,
             })
-            .collect();
-        let r = db.shortest_paths(&d, 0);
-        r.get(to).map(|p| (p.route.link.0, p.route.hops.unwrap()))
+            .collect()
+    }
+
+    fn hop(db: &mut Lsdb, d: &[(&'static str, usize)], to: &str) -> Option<(usize, u32)> {
+        db.shortest_paths(&direct(d), 0).unwrap();
+        db.route(to).map(|r| (r.link.0, r.hops.unwrap()))
     }
 
     #[test]
@@ -401,18 +736,18 @@ mod tests {
                 ("Z", &["X", "Y"]),
             ],
         );
-        let direct = [("B", 1), ("D", 4), ("X", 7), ("Y", 8)];
+        let d = [("B", 1), ("D", 4), ("X", 7), ("Y", 8)];
         assert_eq!(
-            hop(&mut db, &direct, "C"),
+            hop(&mut db, &d, "C"),
             Some((1, 2)),
             "B and D tie; B is smaller"
         );
         assert_eq!(
-            hop(&mut db, &direct, "Z"),
+            hop(&mut db, &d, "Z"),
             Some((7, 2)),
             "X and Y tie; X is smaller"
         );
-        assert_eq!(hop(&mut db, &direct, "D"), Some((4, 1)));
+        assert_eq!(hop(&mut db, &d, "D"), Some((4, 1)));
     }
 
     #[test]
@@ -429,19 +764,39 @@ mod tests {
                 ("Z", &["X", "Y", "V"]),
             ],
         );
-        let d: Vec<Direct<'_>> = [("X", 1), ("Y", 2), ("W", 3)]
+        db.shortest_paths(&direct(&[("X", 1), ("Y", 2), ("W", 3)]), 0)
+            .unwrap();
+        assert!(db.upstream_of("Z", LinkId(1)) && db.upstream_of("Z", LinkId(2)));
+        assert!(!db.upstream_of("Z", LinkId(3)));
+        assert_eq!(db.route("Z").unwrap().link, LinkId(1));
+        assert!(db.upstream_of("V", LinkId(3)) && !db.upstream_of("V", LinkId(1)));
+        assert!(db.upstream_of("X", LinkId(1)));
+        assert!(!db.upstream_of("Nobody", LinkId(1)));
+    }
+
+    #[test]
+    fn upstream_sets_work_for_agents_with_many_peers() {
+        // 100 direct peers, each listing A and Z: all 100 are upstream of Z.
+        let peers: Vec<String> = (0..100).map(|i| format!("p{i}")).collect();
+        let mut db = Lsdb::new("A", 1, 1000);
+        db.originate(peers.iter().map(String::as_str), []).unwrap();
+        for p in &peers {
+            db.receive(p, 1, 1, ["A", "Z"], []).unwrap();
+        }
+        db.receive("Z", 1, 1, peers.iter().map(String::as_str), [])
+            .unwrap();
+        let d: Vec<Direct<'_>> = peers
             .iter()
-            .map(|&(name, l)| Direct {
-                name,
-                link: LinkId(l),
+            .enumerate()
+            .map(|(i, p)| Direct {
+                name: p,
+                link: LinkId(i),
                 v2: true,
             })
             .collect();
-        let r = db.shortest_paths(&d, 0);
-        assert_eq!(r["Z"].upstream, [LinkId(1), LinkId(2)]);
-        assert_eq!(r["Z"].route.link, LinkId(1));
-        assert_eq!(r["V"].upstream, [LinkId(3)]);
-        assert_eq!(r["X"].upstream, [LinkId(1)]);
+        db.shortest_paths(&d, 0).unwrap();
+        assert!((0..100).all(|i| db.upstream_of("Z", LinkId(i))));
+        assert_eq!(db.route("Z").unwrap().hops, Some(2));
     }
 
     #[test]
@@ -457,84 +812,78 @@ mod tests {
     #[test]
     fn names_behind_v1_peers_count_two_hops_and_are_not_confirmed() {
         let mut db = Lsdb::new("A", 1, 100);
-        db.receive("B", 1, 1, names(&["A"]), names(&["Node1"]))
-            .unwrap();
-        let d = [Direct {
-            name: "B",
-            link: LinkId(3),
-            v2: true,
-        }];
-        let r = db.shortest_paths(&d, 0);
+        db.receive("B", 1, 1, ["A"], ["Node1"]).unwrap();
+        db.shortest_paths(&direct(&[("B", 3)]), 0).unwrap();
         assert_eq!(
-            r["Node1"].route,
-            Route {
+            db.route("Node1"),
+            Some(Route {
                 link: LinkId(3),
                 hops: Some(3),
                 confirmed: false
-            }
+            })
         );
-        assert!(r["B"].route.confirmed);
+        assert!(db.route("B").unwrap().confirmed);
+    }
+
+    #[test]
+    fn only_changed_routes_are_reported() {
+        let mut db = graph("A", &[("A", &["B"]), ("B", &["A", "C"]), ("C", &["B"])]);
+        let d = direct(&[("B", 1)]);
+        assert_eq!(db.shortest_paths(&d, 0).unwrap(), 2);
+        assert_eq!(db.shortest_paths(&d, 0).unwrap(), 0);
+        db.receive("C", 1, 2, ["B", "D"], []).unwrap();
+        db.receive("D", 1, 1, ["C"], []).unwrap();
+        assert_eq!(db.shortest_paths(&d, 0).unwrap(), 1);
+        let changed: Vec<_> = db.changed().collect();
+        assert_eq!(changed, [("D", db.route("D"))]);
     }
 
     #[test]
     fn newer_wins_and_an_agents_own_old_description_renumbers_it() {
         let mut db = Lsdb::new("A", 5, 100);
+        assert_eq!(db.receive("B", 1, 3, ["A"], []), Ok(Received::Newer));
+        assert_eq!(db.receive("B", 1, 3, ["A"], []), Ok(Received::Same));
+        assert_eq!(db.receive("B", 1, 2, [], []), Ok(Received::Older));
         assert_eq!(
-            db.receive("B", 1, 3, names(&["A"]), vec![]),
-            Ok(Received::Newer)
-        );
-        assert_eq!(
-            db.receive("B", 1, 3, names(&["A"]), vec![]),
-            Ok(Received::Same)
-        );
-        assert_eq!(
-            db.receive("B", 1, 2, names(&[]), vec![]),
-            Ok(Received::Older)
-        );
-        assert_eq!(
-            db.receive("B", 2, 1, names(&[]), vec![]),
+            db.receive("B", 2, 1, [], []),
             Ok(Received::Newer),
             "a new incarnation"
         );
-        assert_eq!(db.get("B").unwrap().neighbors.len(), 0);
+        assert_eq!(db.get("B").unwrap().neighbors().count(), 0);
         // A's own description from an earlier run with a later clock.
-        assert_eq!(
-            db.receive("A", 9, 4, vec![], vec![]),
-            Ok(Received::OwnRenumbered)
-        );
+        assert_eq!(db.receive("A", 9, 4, [], []), Ok(Received::OwnRenumbered));
         assert_eq!((db.own().inc, db.own().seq), (9, 5));
-        assert_eq!(db.receive("A", 9, 1, vec![], vec![]), Ok(Received::Older));
+        assert_eq!(db.receive("A", 9, 1, [], []), Ok(Received::Older));
     }
 
     #[test]
-    fn unreachable_descriptions_are_purged_after_a_while() {
-        let mut db = graph("A", &[("A", &["B"]), ("B", &["A"]), ("Gone", &[])]);
-        let d = [Direct {
-            name: "B",
-            link: LinkId(1),
-            v2: true,
-        }];
-        db.shortest_paths(&d, 100);
+    fn unreachable_descriptions_and_unused_names_are_purged_after_a_while() {
+        let mut db = graph("A", &[("A", &["B"]), ("B", &["A"]), ("Gone", &["Ghost"])]);
+        let d = direct(&[("B", 1)]);
+        db.shortest_paths(&d, 100).unwrap();
         assert_eq!(db.oldest_unreachable(), Some(100));
-        db.shortest_paths(&d, 200);
+        db.shortest_paths(&d, 200).unwrap();
         assert_eq!(db.purge(100), 0, "not yet");
         assert_eq!(db.purge(101), 1);
         assert!(db.get("Gone").is_none() && db.get("B").is_some());
+        assert_eq!(db.names(), 2, "Gone and Ghost are forgotten");
     }
 
     #[test]
     fn the_limit_holds() {
         let mut db = Lsdb::new("A", 1, 3);
-        db.receive("B", 1, 1, vec![], vec![]).unwrap();
-        db.receive("C", 1, 1, vec![], vec![]).unwrap();
+        db.receive("B", 1, 1, [], []).unwrap();
+        db.receive("C", 1, 1, [], []).unwrap();
+        assert_eq!(db.receive("D", 1, 1, [], []), Err(TableFull { max: 3 }));
         assert_eq!(
-            db.receive("D", 1, 1, vec![], vec![]),
-            Err(TableFull { max: 3 })
-        );
-        assert_eq!(
-            db.receive("C", 1, 2, vec![], vec![]),
+            db.receive("C", 1, 2, [], []),
             Ok(Received::Newer),
             "updates still fit"
+        );
+        assert_eq!(
+            db.receive("C", 1, 3, ["X"], []),
+            Err(TableFull { max: 3 }),
+            "so do the names listed"
         );
     }
 }

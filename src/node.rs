@@ -50,6 +50,17 @@ const ENVELOPE_SLACK: usize = 128;
 /// Least time between two shortest-path computations triggered from afar, ms.
 const PATHS_HOLD_DOWN: u64 = 5;
 
+/// How long a change from afar waits before shortest paths are recomputed, ms: a change
+/// usually arrives as two descriptions (both ends of a link), a few ms apart.
+const PATHS_START: u64 = 10;
+
+/// The most the hold-down between computations grows to while changes keep coming, ms.
+const PATHS_HOLD_DOWN_MAX: u64 = 40;
+
+/// The most time between two versions of this agent's own description, ms, while its links
+/// keep changing.
+const OWN_HOLD_DOWN: u64 = 10;
+
 /// How long the description of an agent nobody reaches is kept, ms: long enough to ride out a
 /// flapping link without re-learning, short enough to forget agents that are gone.
 const LSA_KEEP: u64 = 60_000;
@@ -224,6 +235,7 @@ enum Timer {
     Outbox { slot: usize, serial: u64 },
     Purge,
     Paths,
+    Own,
 }
 
 /// A message relayed for another agent, held until its destination is reachable (the v1
@@ -257,6 +269,18 @@ pub struct Node {
     paths_at: Option<u64>,
     /// A hold-down timer is armed for the next computation.
     paths_armed: bool,
+    /// The current hold-down between computations: doubles while changes keep arriving.
+    paths_hold: u64,
+    /// Since when a change from afar waits for a computation.
+    paths_waiting_since: Option<u64>,
+    /// When this agent's own description last changed.
+    own_at: Option<u64>,
+    /// A hold-down timer is armed for the next origination.
+    own_armed: bool,
+    /// The current hold-down between versions: none at first, growing while changes keep
+    /// coming.
+    own_hold: u64,
+
     purge_armed: bool,
     outboxes: Slab<Outbox>,
     outbox_of: BTreeMap<Box<str>, usize>,
@@ -306,6 +330,11 @@ impl Node {
             paths_urgent: false,
             paths_at: None,
             paths_armed: false,
+            paths_hold: PATHS_HOLD_DOWN,
+            paths_waiting_since: None,
+            own_at: None,
+            own_armed: false,
+            own_hold: 0,
             purge_armed: false,
             outboxes: Slab::new(),
             outbox_of: BTreeMap::new(),
@@ -511,6 +540,7 @@ impl Node {
                 }
                 // The hold-down is over; the commit below recomputes.
                 Timer::Paths => self.paths_armed = false,
+                Timer::Own => self.own_armed = false,
                 Timer::Purge => {
                     self.purge_armed = false;
                     self.lsdb.purge(t.saturating_sub(LSA_KEEP));
@@ -1001,17 +1031,14 @@ impl Node {
     }
 
     fn on_lsa(&mut self, link: LinkId, lsa: Lsa<'_>) -> Result<(), LinkDownReason> {
-        let to_box = |v: &[std::borrow::Cow<'_, str>]| {
-            v.iter().map(|n| Box::<str>::from(&**n)).collect::<Vec<_>>()
-        };
         let received = self
             .lsdb
             .receive(
                 &lsa.origin,
                 lsa.inc,
                 lsa.seq,
-                to_box(&lsa.neighbors),
-                to_box(&lsa.externals),
+                lsa.neighbors.iter().map(|n| &**n),
+                lsa.externals.iter().map(|n| &**n),
             )
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
         match received {
@@ -1037,7 +1064,10 @@ impl Node {
     /// that a peer cannot confirm, skip or reorder a stream it would not relay anyway. Genuine
     /// traffic caught by a route change is resent by its origin.
     fn believable(&mut self, from: &str, link: LinkId, numbered: bool) -> bool {
-        let ok = from != &*self.name && (!numbered || self.routing.upstream_of(from, link));
+        let ok = from != &*self.name
+            && (!numbered
+                || self.routing.is_direct(from, link)
+                || self.lsdb.upstream_of(from, link));
         if !ok {
             self.stats.rejected += 1;
         }
@@ -1232,7 +1262,7 @@ impl Node {
             return;
         };
         push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
-            emit_description(out, origin, lsa)
+            emit_description(out, lsa)
         });
         self.stats.descriptions_sent += 1;
     }
@@ -1248,7 +1278,7 @@ impl Node {
                 continue;
             }
             push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
-                emit_description(out, origin, lsa)
+                emit_description(out, lsa)
             });
             self.stats.descriptions_sent += 1;
         }
@@ -1367,21 +1397,33 @@ impl Node {
 
     fn commit(&mut self) {
         let v2 = self.opts.protocol_version >= 2;
-        if self.own_dirty {
-            self.own_dirty = false;
-            let mut neighbors: Vec<Box<str>> = self
+        if self.own_dirty && self.own_due() {
+            let names: Vec<Box<str>> = self
                 .links
                 .iter()
                 .flatten()
                 .filter_map(|l| l.peer.clone())
                 .collect();
-            neighbors.sort();
-            neighbors.dedup();
             let externals: Vec<Box<str>> = self.routing.v1_only().map(Box::from).collect();
-            if self.lsdb.originate(neighbors, externals) && v2 {
-                let me = self.name.clone();
-                self.flood(&me, None);
-                self.paths_dirty = true;
+            self.own_dirty = false;
+            let changed = self
+                .lsdb
+                .originate(names.iter().map(|n| &**n), externals.iter().map(|n| &**n))
+                // Only names this agent holds already; the database cannot be full of them.
+                .unwrap_or(false);
+            if changed {
+                self.own_hold = match self.own_at {
+                    Some(at) if self.now <= at + 2 * self.own_hold + 1 => {
+                        (self.own_hold * 2).clamp(1, OWN_HOLD_DOWN)
+                    }
+                    _ => 0,
+                };
+                self.own_at = Some(self.now);
+                if v2 {
+                    let me = self.name.clone();
+                    self.flood(&me, None);
+                    self.paths_dirty = true;
+                }
             }
         }
         if v2 {
@@ -1390,6 +1432,15 @@ impl Node {
         if self.paths_dirty && v2 && self.paths_due() {
             self.paths_dirty = false;
             self.paths_urgent = false;
+            self.paths_waiting_since = None;
+            // Back-to-back computations mean a storm of changes (a partition, a restart
+            // wave): wait longer between them until it calms down.
+            self.paths_hold = match self.paths_at {
+                Some(at) if self.now < at + 2 * self.paths_hold => {
+                    (self.paths_hold * 2).min(PATHS_HOLD_DOWN_MAX)
+                }
+                _ => PATHS_HOLD_DOWN,
+            };
             self.paths_at = Some(self.now);
             self.stats.paths_computed += 1;
             let direct: Vec<Direct<'_>> = self
@@ -1405,8 +1456,12 @@ impl Node {
                     })
                 })
                 .collect();
-            let paths = self.lsdb.shortest_paths(&direct, self.now);
-            self.routing.set_paths(&paths);
+            // Names of direct peers are held already: the database has room for them.
+            if self.lsdb.shortest_paths(&direct, self.now).is_ok() {
+                for (name, route) in self.lsdb.changed() {
+                    self.routing.set_path(name, route);
+                }
+            }
             self.arm_purge();
         }
         let changes = self.routing.commit();
@@ -1451,17 +1506,36 @@ impl Node {
 
     /// Whether shortest paths may be recomputed now. A change of this agent's own links is
     /// applied at once; descriptions from afar arrive in bursts (a flood, a database exchange),
-    /// so after a computation the next one waits out a short hold-down, and a burst costs one
-    /// computation rather than one per description. Arms the hold-down timer when it must wait.
+    /// so a change waits [`PATHS_START`] for the rest of its burst, and after a computation the
+    /// next one waits out a hold-down: a burst costs one computation rather than one per
+    /// description. The hold-down starts short, so that an isolated change is acted on
+    /// quickly, and doubles while computations follow each other closely, as OSPF throttles
+    /// its SPF runs. Arms the timer when it must wait.
     fn paths_due(&mut self) -> bool {
-        let due = match self.paths_at {
-            None => true,
-            Some(at) => self.paths_urgent || self.now >= at + PATHS_HOLD_DOWN,
-        };
+        if self.paths_urgent {
+            return true;
+        }
+        let since = *self.paths_waiting_since.get_or_insert(self.now);
+        let at = (since + PATHS_START).max(self.paths_at.map_or(0, |at| at + self.paths_hold));
+        let due = self.now >= at;
         if !due && !self.paths_armed {
             self.paths_armed = true;
-            let at = self.paths_at.unwrap_or(self.now) + PATHS_HOLD_DOWN;
             self.timers.insert(at, Timer::Paths);
+        }
+        due
+    }
+
+    /// Whether this agent's own description may be renumbered now. Links tend to come and go in
+    /// bursts (start-up, a flapping peer) and every version is flooded to every agent, so
+    /// while versions follow each other closely the next one waits out a hold-down that
+    /// doubles up to [`OWN_HOLD_DOWN`]. An isolated change, such as a lost link, and the first
+    /// few of a burst still go out at once.
+    fn own_due(&mut self) -> bool {
+        let due = self.own_at.is_none_or(|at| self.now >= at + self.own_hold);
+        if !due && !self.own_armed {
+            self.own_armed = true;
+            let at = self.own_at.unwrap_or(self.now) + self.own_hold;
+            self.timers.insert(at, Timer::Own);
         }
         due
     }
@@ -1474,9 +1548,9 @@ impl Node {
                 continue;
             }
             l.db_sync = false;
-            for (origin, lsa) in self.lsdb.iter() {
+            for view in self.lsdb.iter() {
                 push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
-                    emit_description(out, origin, lsa)
+                    emit_description(out, view)
                 });
                 self.stats.descriptions_sent += 1;
             }
@@ -1694,15 +1768,8 @@ fn push_control(
     stats.control_bytes += (l.out.len() - before) as u64;
 }
 
-fn emit_description(out: &mut Vec<u8>, origin: &str, lsa: &crate::lsdb::Lsa) {
-    wire::emit_lsa(
-        out,
-        origin,
-        lsa.inc,
-        lsa.seq,
-        lsa.neighbors.iter().map(|n| &**n),
-        lsa.externals.iter().map(|n| &**n),
-    )
+fn emit_description(out: &mut Vec<u8>, d: crate::lsdb::View<'_>) {
+    wire::emit_lsa(out, d.origin, d.inc, d.seq, d.neighbors(), d.externals())
 }
 
 /// The hop count an own message carries on `l`: none on a v1 link, which carries pure v1 frames.

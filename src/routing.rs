@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use crate::LinkId;
-use crate::lsdb::Path;
 
 /// The chosen way to a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +50,6 @@ struct NameEntry {
     direct: Option<(LinkId, bool)>,
     /// The shortest path over the link-state database.
     path: Option<Route>,
-    /// The first-hop links of every shortest path to this name.
-    upstream: Vec<LinkId>,
     /// Links whose peers announced this name, oldest first.
     vias: Vec<LinkId>,
     /// The route as of the last commit.
@@ -158,46 +155,23 @@ impl Routing {
         }
     }
 
-    /// Replaces every shortest path. Names the database reaches but the table has no room for
-    /// are left out (the database has its own limit, so this only happens under attack).
-    pub fn set_paths(&mut self, paths: &BTreeMap<Box<str>, Path>) {
-        let stale: Vec<Box<str>> = self
-            .names
-            .iter()
-            .filter(|(n, e)| e.path.is_some() && !paths.contains_key(&**n))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in stale {
-            if let Ok(e) = self.entry(&name) {
-                e.path = None;
-                e.upstream.clear();
-            }
+    /// Sets the shortest path to `name` (`None`: the database reaches it no more). Names the
+    /// table has no room for are left out (the database has its own limit, so this only
+    /// happens under attack).
+    pub fn set_path(&mut self, name: &str, route: Option<Route>) {
+        if route.is_none() && !self.names.contains_key(name) {
+            return;
         }
-        for (name, p) in paths {
-            match self.names.get_mut(&**name) {
-                Some(e) if e.path == Some(p.route) => {
-                    // The route stands; the set of equal ways may still have changed.
-                    if e.upstream != p.upstream {
-                        e.upstream.clone_from(&p.upstream);
-                    }
-                }
-                _ => {
-                    if let Ok(e) = self.entry(name) {
-                        e.path = Some(p.route);
-                        e.upstream.clone_from(&p.upstream);
-                    }
-                }
-            }
+        if let Ok(e) = self.entry(name) {
+            e.path = route;
         }
     }
 
-    /// Whether numbered traffic claiming to come from `name` may arrive on `link`: the link is
-    /// the direct one to it, or the first hop of a shortest path to it (the way such traffic
-    /// arrives when it is genuine and routes agree).
-    pub fn upstream_of(&self, name: &str, link: LinkId) -> bool {
+    /// Whether `link` is the direct link to `name`.
+    pub fn is_direct(&self, name: &str, link: LinkId) -> bool {
         self.names
             .get(name)
-            .is_some_and(|e| e.direct.is_some_and(|(l, _)| l == link) || e.upstream.contains(&link))
+            .is_some_and(|e| e.direct.is_some_and(|(l, _)| l == link))
     }
 
     /// Names reached only through v1 announcements (not direct peers), in name order.
@@ -295,23 +269,17 @@ mod tests {
             hops: Some(3),
             confirmed: true,
         };
-        let p = Path {
-            route: path,
-            upstream: vec![l(2), l(5)],
-        };
-        r.set_paths(&BTreeMap::from([("D".into(), p)]));
+        r.set_path("D", Some(path));
         assert_eq!(r.commit()[0].new, Some(path));
         assert_eq!(r.v1_only().collect::<Vec<_>>(), ["D"]);
-        assert!(r.upstream_of("D", l(5)) && r.upstream_of("D", l(2)));
-        assert!(
-            !r.upstream_of("D", l(1)),
-            "a v1 announcement is no shortest path"
-        );
         r.add_direct("D", l(4), false).unwrap();
         assert_eq!(r.commit()[0].new.unwrap().link, l(4));
+        assert!(r.is_direct("D", l(4)) && !r.is_direct("D", l(2)));
         r.remove_direct("D", l(4));
-        r.set_paths(&BTreeMap::new());
+        r.set_path("D", None);
         assert_eq!(r.commit()[0].new, Some(via(1)));
+        r.set_path("Unknown", None);
+        assert!(r.commit().is_empty());
     }
 
     #[test]
