@@ -93,7 +93,9 @@ struct DialTarget {
 /// # Run loop
 /// Call [`poll`](Agent::poll) in a loop, and after each call drain events with
 /// [`next_event`](Agent::next_event). Commands (`connect`, `send_message`, `disconnect`, ...)
-/// may be called at any time between polls; what they send is written at the next poll.
+/// may be called at any time between polls; what they send is written at the next poll or,
+/// when they are called while a poll's events are being drained, together with that poll's
+/// own output once the events are drained.
 ///
 /// ```no_run
 /// use secretagent::{Agent, Event, Options};
@@ -125,6 +127,10 @@ pub struct Agent {
     backlog: Vec<LinkId>,
     waker: Option<Arc<Waker>>,
     scratch: Vec<u8>,
+    /// The last poll left its output (writes, dials, closes) until the caller has drained its
+    /// events, so that what the caller sends while draining them leaves in the same write as
+    /// the confirmations and frames the poll produced.
+    deferred: bool,
 }
 
 impl Agent {
@@ -142,6 +148,7 @@ impl Agent {
             backlog: Vec::new(),
             waker: None,
             scratch: Vec::new(),
+            deferred: false,
         })
     }
 
@@ -339,18 +346,37 @@ impl Agent {
     // Driving
 
     /// The next event, if any. Drain after every `poll` and after commands.
+    ///
+    /// Once the events are drained (this returns `None`), what the last poll left to send goes
+    /// out, together with whatever the caller sent while draining.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.node.poll_event()
+        if let Some(event) = self.node.poll_event() {
+            return Some(event);
+        }
+        if !self.deferred {
+            return None;
+        }
+        self.deferred = false;
+        self.drive(Instant::now());
+        // Writing can fail a link, which is an event too; output made while handling it waits
+        // for the end of the drain again.
+        let event = self.node.poll_event();
+        self.deferred = event.is_some();
+        event
     }
 
-    /// Drains every pending event.
+    /// Drains every pending event (see [`next_event`](Agent::next_event)).
     pub fn events(&mut self) -> impl Iterator<Item = Event> + '_ {
-        std::iter::from_fn(|| self.node.poll_event())
+        std::iter::from_fn(|| self.next_event())
     }
 
-    /// When the agent next has timed work to do (a ping, a reconnection, ...): a caller with
-    /// its own event loop must call [`poll`](Agent::poll) by then.
+    /// When the agent next has work to do (a ping, a reconnection, ..., or output left while
+    /// events are still waiting to be drained, in which case it is now): a caller with its own
+    /// event loop must call [`poll`](Agent::poll) by then.
     pub fn next_timeout(&self) -> Option<Instant> {
+        if self.deferred {
+            return Some(Instant::now());
+        }
         self.node.next_timeout()
     }
 
@@ -368,10 +394,17 @@ impl Agent {
     /// does all the work that is due. `Some(Duration::ZERO)` never blocks. Returns early, without
     /// blocking, while events are waiting to be drained.
     ///
+    /// When the poll leaves events for the caller, what the poll itself has to send
+    /// (confirmations, relayed frames) waits until the caller has drained them, and then goes
+    /// out together with whatever the caller sent meanwhile (an answer, say): one write and one
+    /// wake-up of the peer instead of two. A caller that polls again without draining sends it
+    /// then.
+    ///
     /// Network failures are not errors here (they are events); an error means the poll itself
     /// failed.
     pub fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let start = Instant::now();
+        self.deferred = false;
         self.drive(start);
         let mut wait = timeout;
         if let Some(at) = self.node.next_timeout() {
@@ -401,7 +434,11 @@ impl Agent {
             self.read_link(link, now);
         }
         self.node.handle_timeout(Instant::now());
-        self.drive(Instant::now());
+        if self.node.has_events() {
+            self.deferred = true;
+        } else {
+            self.drive(Instant::now());
+        }
         Ok(())
     }
 

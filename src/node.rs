@@ -282,6 +282,8 @@ pub struct Node {
     own_hold: u64,
 
     purge_armed: bool,
+    /// A flooded description, encoded once for all links.
+    flood_buf: Vec<u8>,
     outboxes: Slab<Outbox>,
     outbox_of: BTreeMap<Box<str>, usize>,
     /// Above every number any stream of this incarnation has used: a new stream to a
@@ -336,6 +338,7 @@ impl Node {
             own_armed: false,
             own_hold: 0,
             purge_armed: false,
+            flood_buf: Vec::new(),
             outboxes: Slab::new(),
             outbox_of: BTreeMap::new(),
             seq_floor: 1,
@@ -1272,16 +1275,21 @@ impl Node {
         let Some(lsa) = self.lsdb.get(origin) else {
             return;
         };
+        // Encoded once, copied to every link: a flood reaches every link of every agent.
+        let mut payload = std::mem::take(&mut self.flood_buf);
+        payload.clear();
+        emit_description(&mut payload, lsa);
         for (i, slot) in self.links.iter_mut().enumerate() {
             let Some(l) = slot else { continue };
             if l.peer.is_none() || !l.is_v2() || Some(LinkId(i)) == except {
                 continue;
             }
             push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
-                emit_description(out, lsa)
+                out.extend_from_slice(&payload)
             });
             self.stats.descriptions_sent += 1;
         }
+        self.flood_buf = payload;
     }
 
     /// Closes a link on the core's own decision and tells the caller to close the connection.

@@ -258,8 +258,12 @@ pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
         }
         None => return Err(WireError::Json("empty frame".into())),
     }
+    // One UTF-8 check for the whole frame: parsing from `&str` then borrows every raw field
+    // and string without checking each again.
+    let text =
+        std::str::from_utf8(payload).map_err(|e| WireError::Json(format!("invalid UTF-8: {e}")))?;
     let env: Envelope<'_> =
-        serde_json::from_slice(payload).map_err(|e| WireError::Json(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
 
     if let Some(c) = env.c {
         let cmd = string_field(c).ok_or(WireError::Field {
@@ -386,7 +390,15 @@ fn optional_u64(
     field: &'static str,
 ) -> Result<Option<u64>, WireError> {
     raw.map(|raw| {
-        serde_json::from_str::<u64>(raw.get()).map_err(|_| WireError::Field {
+        let text = raw.get();
+        // The common case without a second parser: the envelope already checked that this is
+        // one JSON value, so plain digits are a non-negative integer (too large fails below).
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(n) = text.parse::<u64>() {
+                return Ok(n);
+            }
+        }
+        serde_json::from_str::<u64>(text).map_err(|_| WireError::Field {
             command,
             field,
             problem: "is not a non-negative integer",
@@ -463,9 +475,15 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
 }
 
 fn string_field(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<CowStr<'_>>(raw.get())
-        .ok()
-        .map(|s| s.0)
+    // The common case without a second parser: the envelope already checked that this is one
+    // valid JSON value, so a quoted text without a backslash is the string itself.
+    let text = raw.get();
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        if !inner.contains('\\') {
+            return Some(Cow::Borrowed(inner));
+        }
+    }
+    serde_json::from_str::<CowStr<'_>>(text).ok().map(|s| s.0)
 }
 
 /// Reads a JSON array of names into a vector, refusing it as soon as it passes `max` entries.
@@ -964,6 +982,26 @@ mod tests {
             parse(s.as_bytes(), 10_000).unwrap(),
             Wire::Reach { .. }
         ));
+    }
+
+    #[test]
+    fn plain_names_and_numbers_are_read_in_place_and_the_rest_as_before() {
+        let frame =
+            br#"{"c":"msg","f":"Wolf","t":"Ro\u0073enberg","m":{},"h":18446744073709551615}"#;
+        let Wire::Msg(m) = parse(frame, 1).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(m.from, Cow::Borrowed("Wolf")));
+        assert_eq!(&*m.to, "Rosenberg");
+        assert_eq!(m.hops, Some(u64::MAX));
+        for bad in ["18446744073709551616", "1.5", "1e2", "-1", "\"1\""] {
+            let frame = format!(r#"{{"c":"msg","f":"A","t":"B","h":{bad}}}"#);
+            let err = parse(frame.as_bytes(), 1).unwrap_err();
+            assert!(
+                err.to_string().contains("not a non-negative integer"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -136,3 +136,60 @@ fn a_message_to_oneself_and_next_timeout() {
         "{due:?} vs {now:?}"
     );
 }
+
+#[test]
+fn a_polls_output_leaves_once_its_events_are_drained_with_the_callers_answer() {
+    let mut c = Cluster::new();
+    let (wolf, addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    c.agents[ames].connect(addr).unwrap();
+    c.run_until("linked", LIMIT, |c| {
+        c.reaches(wolf, "Ames") && c.reaches(ames, "Wolf")
+    });
+    c.agents[ames]
+        .send_message("Wolf", &json!({"ping": 1}))
+        .unwrap();
+    // Wolf's poll that receives the message leaves its confirmation unsent while the event
+    // waits, and says it needs a poll now.
+    let deadline = std::time::Instant::now() + LIMIT;
+    let event = 'found: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the message never came"
+        );
+        c.agents[ames].poll(Some(Duration::ZERO)).unwrap();
+        c.log[ames].extend(c.agents[ames].events());
+        c.agents[wolf].poll(Some(Duration::from_millis(5))).unwrap();
+        if c.agents[wolf].next_timeout() <= Some(std::time::Instant::now()) {
+            while let Some(e) = c.agents[wolf].next_event() {
+                if matches!(&e, Event::Message { .. }) {
+                    break 'found e;
+                }
+                c.log[wolf].push(e);
+            }
+        }
+    };
+    assert!(
+        matches!(&event, Event::Message { from, .. } if from == "Ames"),
+        "{event:?}"
+    );
+    // The answer, sent while draining, leaves with the confirmation when the drain ends.
+    c.agents[wolf]
+        .send_message("Ames", &json!({"pong": 1}))
+        .unwrap();
+    while let Some(e) = c.agents[wolf].next_event() {
+        c.log[wolf].push(e);
+    }
+    assert!(
+        c.agents[wolf].next_timeout() > Some(std::time::Instant::now()),
+        "nothing should be left to send once the events are drained"
+    );
+    c.run_until("Ames has the answer and the confirmation", LIMIT, |c| {
+        let log = &c.log[ames];
+        log.iter()
+            .any(|e| matches!(e, Event::Message { from, .. } if from == "Wolf"))
+            && log
+                .iter()
+                .any(|e| matches!(e, Event::Delivered { to, .. } if to == "Wolf"))
+    });
+}

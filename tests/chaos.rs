@@ -115,6 +115,7 @@ fn chaos_every_message_exactly_once_in_order_despite_faults() {
     // Faults in force: link index → when it heals.
     let mut active: BTreeMap<usize, Instant> = BTreeMap::new();
     let mut faults: BTreeMap<Kind, usize> = BTreeMap::new();
+    let first_kind = rng.below(5) as usize;
     let start = Instant::now();
     let mut next_fault = start + Duration::from_millis(200);
     let deadline = start + Duration::from_secs(90);
@@ -157,13 +158,20 @@ fn chaos_every_message_exactly_once_in_order_despite_faults() {
             let mut down: Vec<usize> = active.keys().copied().collect();
             down.push(i);
             if !active.contains_key(&i) && connected_without(&down) {
-                let kind = [
+                let kinds = [
                     Kind::Cut,
                     Kind::Reset,
                     Kind::Blackhole,
                     Kind::Delay,
                     Kind::Refuse,
-                ][rng.below(5) as usize];
+                ];
+                // The first five faults are one of each kind, from a random start; the rest
+                // are drawn at random. Every run sees every kind.
+                let kind = if injected < kinds.len() {
+                    kinds[(first_kind + injected) % kinds.len()]
+                } else {
+                    kinds[rng.below(5) as usize]
+                };
                 let lasts = Duration::from_millis(200 + rng.below(1300));
                 match kind {
                     Kind::Cut => routes[i].cut(),

@@ -1,0 +1,150 @@
+//! The benchmarks, by id. `cargo bench -- NAME` runs those whose id contains NAME; each adds
+//! its figures to the report, and a failure is reported without stopping the others.
+
+pub mod allocations;
+pub mod convergence;
+pub mod failover;
+pub mod footprint;
+pub mod latency;
+pub mod throughput;
+
+use std::time::Duration;
+
+use crate::support::child::Child;
+use crate::support::config::Config;
+use crate::support::report::Report;
+use crate::support::{Context, Result};
+
+/// A benchmark: its id and what runs it.
+pub struct Bench {
+    /// `group/name`, matched by the command-line filter.
+    pub id: &'static str,
+    /// Measures, and adds figures to the report.
+    pub run: fn(&Config, &mut Report) -> Result<()>,
+}
+
+/// Every benchmark, in the order of the table.
+pub const ALL: &[Bench] = &[
+    Bench {
+        id: "throughput/floor-raw",
+        run: throughput::floor_raw,
+    },
+    Bench {
+        id: "throughput/floor-serde",
+        run: throughput::floor_serde,
+    },
+    Bench {
+        id: "throughput/one-hop",
+        run: throughput::one_hop,
+    },
+    Bench {
+        id: "throughput/relay",
+        run: throughput::relay,
+    },
+    Bench {
+        id: "latency/floor",
+        run: latency::floor,
+    },
+    Bench {
+        id: "latency/one-hop",
+        run: latency::one_hop,
+    },
+    Bench {
+        id: "latency/two-hops",
+        run: latency::two_hops,
+    },
+    Bench {
+        id: "failover/clean-close",
+        run: failover::clean_close,
+    },
+    Bench {
+        id: "failover/blackhole",
+        run: failover::blackhole,
+    },
+    Bench {
+        id: "footprint/heap",
+        run: footprint::heap,
+    },
+    Bench {
+        id: "footprint/rss",
+        run: footprint::rss,
+    },
+    Bench {
+        id: "footprint/binary",
+        run: footprint::binary,
+    },
+    Bench {
+        id: "convergence/line",
+        run: convergence::line,
+    },
+    Bench {
+        id: "convergence/ring",
+        run: convergence::ring,
+    },
+    Bench {
+        id: "convergence/grid",
+        run: convergence::grid,
+    },
+    Bench {
+        id: "allocations/relay",
+        run: allocations::relay,
+    },
+];
+
+/// Longest wait for a child to start, link up, or answer a command.
+pub const SETUP: Duration = Duration::from_secs(15);
+
+/// Longest wait for `n` messages: setup time plus 50 000 messages a second, far below any
+/// figure worth reporting.
+pub fn deadline(n: u64) -> Duration {
+    SETUP + Duration::from_micros(n * 20)
+}
+
+/// Starts an agent process named `name` with extra arguments; returns it with its port.
+pub fn spawn_agent(name: &str, extra: &[&str]) -> Result<(Child, String)> {
+    let mut args = vec!["--name", name];
+    args.extend_from_slice(extra);
+    let mut child = Child::role(name, "agent", &args)?;
+    let port = listening(&mut child)?;
+    Ok((child, port))
+}
+
+/// Waits for a child's `listening PORT` line; returns the port.
+pub fn listening(child: &mut Child) -> Result<String> {
+    let words = child.expect("listening", SETUP)?;
+    words
+        .first()
+        .cloned()
+        .ok_or_else(|| "\"listening\" without a port".to_owned())
+}
+
+/// Reads `COUNT NANOS` from a sink and turns it into messages per second, checking that all
+/// `n` arrived.
+pub fn rate(words: &[String], n: u64) -> Result<f64> {
+    let count: u64 = number(words, 0)?;
+    let nanos: u64 = number(words, 1)?;
+    if count != n {
+        return Err(format!("{count} messages arrived, not {n}"));
+    }
+    if nanos == 0 || count < 2 {
+        return Err("too few messages to time".into());
+    }
+    // From the first message to the last: count - 1 intervals.
+    Ok((count - 1) as f64 / (nanos as f64 / 1e9))
+}
+
+/// Word `i` of a child's line, as a number.
+pub fn number<T: std::str::FromStr>(words: &[String], i: usize) -> Result<T> {
+    words
+        .get(i)
+        .ok_or_else(|| format!("line {words:?} has no word {i}"))?
+        .parse()
+        .map_err(|_| format!("word {i} of {words:?} is not a number"))
+}
+
+/// Runs one benchmark's runs, collecting one sample (or a few) per run.
+pub fn runs<T>(cfg: &Config, mut once: impl FnMut() -> Result<T>) -> Result<Vec<T>> {
+    (0..cfg.runs)
+        .map(|i| once().context(format_args!("run {} of {}", i + 1, cfg.runs)))
+        .collect()
+}

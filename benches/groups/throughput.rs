@@ -1,0 +1,126 @@
+//! Throughput: messages per second at the receiver, each party in its own process.
+//!
+//! - The floors send the benchmark message over one blocking socket: as raw bytes, and as a
+//!   typed message serialised and parsed with serde_json for every frame.
+//! - One hop: a sender agent linked to a receiver agent. Two hops: sender, relay and receiver
+//!   in a line; the sender has no link to the receiver.
+//!
+//! Agents run with default options, so messages are numbered and confirmed end to end (v2),
+//! and the sender keeps its window full (see the `stream` command of the agent role).
+
+use crate::support::Result;
+use crate::support::child::Child;
+use crate::support::config::Config;
+use crate::support::message::{RECEIVER, RELAY, SENDER};
+use crate::support::report::{Report, Row, Target, Unit};
+
+use super::{SETUP, deadline, listening, rate, runs, spawn_agent};
+
+/// Row 1: the raw framing pipe.
+pub fn floor_raw(cfg: &Config, report: &mut Report) -> Result<()> {
+    let n = cfg.pick(5_000_000, 200_000);
+    let samples = runs(cfg, || pipe(n, false))?;
+    report.add(
+        Row::new(
+            "throughput/floor-raw",
+            "floor: raw framing pipe",
+            Unit::Rate,
+            samples,
+        )
+        .notes(format!(
+            "{n} frames/run, blocking sockets, 64 KiB buffers, no JSON"
+        )),
+    );
+    Ok(())
+}
+
+/// Row 2: the serde_json pipe.
+pub fn floor_serde(cfg: &Config, report: &mut Report) -> Result<()> {
+    let n = cfg.pick(3_000_000, 200_000);
+    let samples = runs(cfg, || pipe(n, true))?;
+    report.add(
+        Row::new(
+            "throughput/floor-serde",
+            "floor: serde_json pipe",
+            Unit::Rate,
+            samples,
+        )
+        .notes(format!(
+            "{n} frames/run; typed struct serialised per frame, parsed (borrowing) per frame"
+        )),
+    );
+    Ok(())
+}
+
+/// Row 3: one hop between agent processes.
+pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
+    let n = cfg.pick(2_000_000, 100_000);
+    let samples = runs(cfg, || {
+        let n_arg = n.to_string();
+        let (mut rx, port) = spawn_agent(RECEIVER, &["--sink", &n_arg])?;
+        let (tx, _) = spawn_agent(SENDER, &["--connect", &port])?;
+        stream(tx, &mut rx, n, 1)
+    })?;
+    report.add(
+        Row::new(
+            "throughput/one-hop",
+            "throughput, one hop",
+            Unit::Rate,
+            samples,
+        )
+        .target(Target::AtLeast(2.5e6))
+        .notes(format!(
+            "{n} msgs/run, {SENDER} → {RECEIVER}, default options (v2: numbered, confirmed)"
+        )),
+    );
+    Ok(())
+}
+
+/// Row 4: through a relay.
+pub fn relay(cfg: &Config, report: &mut Report) -> Result<()> {
+    let n = cfg.pick(1_500_000, 100_000);
+    let samples = runs(cfg, || {
+        let n_arg = n.to_string();
+        let (mut rx, rx_port) = spawn_agent(RECEIVER, &["--sink", &n_arg])?;
+        let (_relay, relay_port) = spawn_agent(RELAY, &["--connect", &rx_port])?;
+        let (tx, _) = spawn_agent(SENDER, &["--connect", &relay_port])?;
+        stream(tx, &mut rx, n, 2)
+    })?;
+    report.add(
+        Row::new(
+            "throughput/relay",
+            "throughput through a relay",
+            Unit::Rate,
+            samples,
+        )
+        .target(Target::AtLeast(1.5e6))
+        .notes(format!(
+            "{n} msgs/run, {SENDER} → {RELAY} → {RECEIVER}, 3 processes"
+        )),
+    );
+    Ok(())
+}
+
+/// Streams `n` messages from `tx` once it reaches the receiver in `hops` hops; returns the
+/// rate at the receiver, after checking that the sender saw every message confirmed.
+fn stream(mut tx: Child, rx: &mut Child, n: u64, hops: u32) -> Result<f64> {
+    tx.send(&format!("wait {RECEIVER} {hops}"))?;
+    tx.expect("reachable", SETUP)?;
+    tx.send(&format!("stream {RECEIVER} {n}"))?;
+    let words = rx.expect("received", deadline(n))?;
+    tx.expect("streamed", SETUP)?;
+    rate(&words, n)
+}
+
+/// One floor run: a raw sink and a raw source.
+fn pipe(n: u64, serde: bool) -> Result<f64> {
+    let flag: &[&str] = if serde { &["--serde"] } else { &[] };
+    let mut sink = Child::role("raw sink", "raw-sink", flag)?;
+    let port = listening(&mut sink)?;
+    let count = n.to_string();
+    let mut args = vec!["--port", &port, "--count", &count];
+    args.extend_from_slice(flag);
+    let _source = Child::role("raw source", "raw-source", &args)?;
+    let words = sink.expect("received", deadline(n))?;
+    rate(&words, n)
+}
