@@ -29,9 +29,6 @@ struct Description {
     seq: u64,
     /// Its direct peers, as ids, sorted.
     neighbors: Vec<u32>,
-    /// Per neighbor: whether the edge counts (the neighbor lists this agent back, or describes
-    /// nothing). Kept up to date as descriptions change, so the search need not look it up.
-    mutual: Vec<bool>,
     /// Names it reaches only through v1 peers, as ids, sorted.
     externals: Vec<u32>,
 }
@@ -175,24 +172,32 @@ impl Lsdb {
             levels: Vec::new(),
             changed: Vec::new(),
         };
-        db.me = db.intern(me).unwrap_or(0);
+        db.me = db.intern_own(me);
         db.entries[db.me as usize].description = Some(Description {
             inc,
             seq: 1,
             neighbors: Vec::new(),
-            mutual: Vec::new(),
             externals: Vec::new(),
         });
         db.store_adj(db.me);
         db
     }
 
+    /// Interns a name a peer's description brings, within the limit.
     fn intern(&mut self, name: &str) -> Result<u32, TableFull> {
-        if let Some(&id) = self.ids.get(name) {
-            return Ok(id);
-        }
-        if self.ids.len() >= self.max {
+        if !self.ids.contains_key(name) && self.ids.len() >= self.max {
             return Err(TableFull { max: self.max });
+        }
+        Ok(self.intern_own(name))
+    }
+
+    /// Interns a name of this agent's own making: its own, its direct peers', and those it
+    /// reaches through v1 peers. Those are bounded by its links and its routing table, not by
+    /// what descriptions claim, so they are never refused: a database filled by descriptions
+    /// must not stop this agent from describing its links or computing its routes.
+    fn intern_own(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
         }
         let entry = Entry {
             name: name.into(),
@@ -216,7 +221,7 @@ impl Lsdb {
             }
         };
         self.ids.insert(name.into(), id);
-        Ok(id)
+        id
     }
 
     fn name(&self, id: u32) -> &str {
@@ -267,7 +272,7 @@ impl Lsdb {
         (0..self.entries.len() as u32).filter_map(|id| self.view(id))
     }
 
-    /// Interns `names` as a sorted, deduplicated id list.
+    /// Interns `names` (within the limit) as a sorted, deduplicated id list.
     fn ids_of<'n>(
         &mut self,
         names: impl IntoIterator<Item = &'n str>,
@@ -281,11 +286,20 @@ impl Lsdb {
         Ok(ids)
     }
 
-    /// Replaces a description's lists, keeping `listed_by` and the `mutual` flags right.
+    /// As [`ids_of`](Self::ids_of), for names of this agent's own making (never refused).
+    fn own_ids_of<'n>(&mut self, names: impl IntoIterator<Item = &'n str>) -> Vec<u32> {
+        let mut ids: Vec<u32> = names.into_iter().map(|n| self.intern_own(n)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Replaces a description's lists, keeping `listed_by` and the edges' [`MUTUAL`] bits right.
     fn set_lists(&mut self, id: u32, neighbors: Vec<u32>, externals: Vec<u32>) {
-        let d = self.entries[id as usize]
+        // Taken out while the lists are indexed: a description may list its own origin.
+        let mut d = self.entries[id as usize]
             .description
-            .as_mut()
+            .take()
             .expect("described");
         let old_n = std::mem::replace(&mut d.neighbors, neighbors);
         let old_x = std::mem::replace(&mut d.externals, externals);
@@ -295,46 +309,23 @@ impl Lsdb {
                 by.swap_remove(k);
             }
         }
-        let d = self.entries[id as usize]
-            .description
-            .as_ref()
-            .expect("described");
-        for k in 0..d.neighbors.len() + d.externals.len() {
-            let d = self.entries[id as usize]
-                .description
-                .as_ref()
-                .expect("described");
-            let i = if k < d.neighbors.len() {
-                d.neighbors[k]
-            } else {
-                d.externals[k - d.neighbors.len()]
-            };
+        for &i in d.neighbors.iter().chain(&d.externals) {
             self.entries[i as usize].listed_by.push(id);
         }
+        self.entries[id as usize].description = Some(d);
         self.refresh_mutual(id);
     }
 
-    /// Recomputes the `mutual` flags that depend on `id`'s description: its own, and those of
-    /// every description listing it. Called whenever that description changes or goes.
+    /// Recomputes the [`MUTUAL`] bits that depend on `id`'s description: its own edges', and
+    /// those of every description listing it. Called whenever that description changes or goes.
     fn refresh_mutual(&mut self, id: u32) {
-        if let Some(d) = self.entries[id as usize].description.as_ref() {
-            let flags: Vec<bool> = d
-                .neighbors
-                .iter()
-                .map(|&v| self.entries[v as usize].description.is_none() || self.lists(v, id))
-                .collect();
-            if let Some(d) = self.entries[id as usize].description.as_mut() {
-                d.mutual = flags;
-            }
-        }
         self.store_adj(id);
         let back = self.entries[id as usize].description.is_none();
         for k in 0..self.entries[id as usize].listed_by.len() {
             let y = self.entries[id as usize].listed_by[k];
             let counts = back || self.lists(id, y);
-            if let Some(d) = self.entries[y as usize].description.as_mut() {
+            if let Some(d) = self.entries[y as usize].description.as_ref() {
                 if let Ok(j) = d.neighbors.binary_search(&id) {
-                    d.mutual[j] = counts;
                     let at = self.adj[y as usize].start as usize + j;
                     self.pool[at] = if counts { id | MUTUAL } else { id };
                 }
@@ -361,17 +352,13 @@ impl Lsdb {
             self.pool.resize(self.pool.len() + len, 0);
             self.pool.len() - len
         };
-        let lists = d
-            .neighbors
-            .iter()
-            .zip(&d.mutual)
-            .map(|(&v, &m)| if m { v | MUTUAL } else { v });
-        for (slot, v) in self.pool[start..start + len]
-            .iter_mut()
-            .zip(lists.chain(d.externals.iter().copied()))
-        {
-            *slot = v;
+        // An edge counts when the neighbor lists this agent back, or describes nothing.
+        for (k, &v) in d.neighbors.iter().enumerate() {
+            let counts = self.entries[v as usize].description.is_none() || self.lists(v, id);
+            self.pool[start + k] = if counts { v | MUTUAL } else { v };
         }
+        let ext = start + d.neighbors.len();
+        self.pool[ext..ext + d.externals.len()].copy_from_slice(&d.externals);
         self.adj[id as usize] = Adj {
             start: start as u32,
             neighbors: d.neighbors.len() as u32,
@@ -401,19 +388,19 @@ impl Lsdb {
         &mut self,
         neighbors: impl IntoIterator<Item = &'n str>,
         externals: impl IntoIterator<Item = &'n str>,
-    ) -> Result<bool, TableFull> {
-        let n = self.ids_of(neighbors)?;
-        let x = self.ids_of(externals)?;
+    ) -> bool {
+        let n = self.own_ids_of(neighbors);
+        let x = self.own_ids_of(externals);
         let me = self.me;
         let own = self.entries[me as usize].description.as_ref().expect("own");
         if own.neighbors == n && own.externals == x {
-            return Ok(false);
+            return false;
         }
         self.set_lists(me, n, x);
         if let Some(d) = self.entries[me as usize].description.as_mut() {
             d.seq += 1;
         }
-        Ok(true)
+        true
     }
 
     /// Offers a description received from a peer.
@@ -460,7 +447,6 @@ impl Lsdb {
                 inc,
                 seq,
                 neighbors: Vec::new(),
-                mutual: Vec::new(),
                 externals: Vec::new(),
             });
         } else if let Some(d) = e.description.as_mut() {
@@ -482,15 +468,15 @@ impl Lsdb {
     /// Recomputes shortest paths from this agent: fewest hops, ties broken by the smaller
     /// name of the first hop, so that every agent decides the same way. `direct` are this
     /// agent's identified peers. A route is `confirmed` when its first link speaks v2 and the
-    /// destination is a v2 agent (it describes itself, or it is that v2 peer). Returns the
-    /// how many names' routes changed; [`changed`](Self::changed) lists them.
+    /// destination is a v2 agent (it describes itself, or it is that v2 peer). Returns how
+    /// many names' routes changed; [`changed`](Self::changed) lists them.
     ///
     /// Also records, per name, the first-hop links of every shortest path
     /// ([`upstream_of`](Self::upstream_of)), and when each description became unreachable.
-    pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> Result<usize, TableFull> {
+    pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> usize {
         self.direct.clear();
         for d in direct {
-            let id = self.intern(d.name)?;
+            let id = self.intern_own(d.name);
             self.direct.push((id, d.link, d.v2));
         }
         // Ties go to the first hop with the smaller name; sorting once lets the search compare
@@ -612,7 +598,7 @@ impl Lsdb {
                 };
             }
         }
-        Ok(self.changed.len())
+        self.changed.len()
     }
 
     /// The names whose route the last search changed, with their new route.
@@ -698,7 +684,7 @@ mod tests {
         let mut db = Lsdb::new(me, 1, 100);
         for &(origin, peers) in edges {
             if origin == me {
-                db.originate(peers.iter().copied(), []).unwrap();
+                db.originate(peers.iter().copied(), []);
             } else {
                 db.receive(origin, 1, 1, peers.iter().copied(), []).unwrap();
             }
@@ -717,7 +703,7 @@ mod tests {
     }
 
     fn hop(db: &mut Lsdb, d: &[(&'static str, usize)], to: &str) -> Option<(usize, u32)> {
-        db.shortest_paths(&direct(d), 0).unwrap();
+        db.shortest_paths(&direct(d), 0);
         db.route(to).map(|r| (r.link.0, r.hops.unwrap()))
     }
 
@@ -764,8 +750,7 @@ mod tests {
                 ("Z", &["X", "Y", "V"]),
             ],
         );
-        db.shortest_paths(&direct(&[("X", 1), ("Y", 2), ("W", 3)]), 0)
-            .unwrap();
+        db.shortest_paths(&direct(&[("X", 1), ("Y", 2), ("W", 3)]), 0);
         assert!(db.upstream_of("Z", LinkId(1)) && db.upstream_of("Z", LinkId(2)));
         assert!(!db.upstream_of("Z", LinkId(3)));
         assert_eq!(db.route("Z").unwrap().link, LinkId(1));
@@ -779,7 +764,7 @@ mod tests {
         // 100 direct peers, each listing A and Z: all 100 are upstream of Z.
         let peers: Vec<String> = (0..100).map(|i| format!("p{i}")).collect();
         let mut db = Lsdb::new("A", 1, 1000);
-        db.originate(peers.iter().map(String::as_str), []).unwrap();
+        db.originate(peers.iter().map(String::as_str), []);
         for p in &peers {
             db.receive(p, 1, 1, ["A", "Z"], []).unwrap();
         }
@@ -794,7 +779,7 @@ mod tests {
                 v2: true,
             })
             .collect();
-        db.shortest_paths(&d, 0).unwrap();
+        db.shortest_paths(&d, 0);
         assert!((0..100).all(|i| db.upstream_of("Z", LinkId(i))));
         assert_eq!(db.route("Z").unwrap().hops, Some(2));
     }
@@ -813,7 +798,7 @@ mod tests {
     fn names_behind_v1_peers_count_two_hops_and_are_not_confirmed() {
         let mut db = Lsdb::new("A", 1, 100);
         db.receive("B", 1, 1, ["A"], ["Node1"]).unwrap();
-        db.shortest_paths(&direct(&[("B", 3)]), 0).unwrap();
+        db.shortest_paths(&direct(&[("B", 3)]), 0);
         assert_eq!(
             db.route("Node1"),
             Some(Route {
@@ -829,11 +814,11 @@ mod tests {
     fn only_changed_routes_are_reported() {
         let mut db = graph("A", &[("A", &["B"]), ("B", &["A", "C"]), ("C", &["B"])]);
         let d = direct(&[("B", 1)]);
-        assert_eq!(db.shortest_paths(&d, 0).unwrap(), 2);
-        assert_eq!(db.shortest_paths(&d, 0).unwrap(), 0);
+        assert_eq!(db.shortest_paths(&d, 0), 2);
+        assert_eq!(db.shortest_paths(&d, 0), 0);
         db.receive("C", 1, 2, ["B", "D"], []).unwrap();
         db.receive("D", 1, 1, ["C"], []).unwrap();
-        assert_eq!(db.shortest_paths(&d, 0).unwrap(), 1);
+        assert_eq!(db.shortest_paths(&d, 0), 1);
         let changed: Vec<_> = db.changed().collect();
         assert_eq!(changed, [("D", db.route("D"))]);
     }
@@ -860,9 +845,9 @@ mod tests {
     fn unreachable_descriptions_and_unused_names_are_purged_after_a_while() {
         let mut db = graph("A", &[("A", &["B"]), ("B", &["A"]), ("Gone", &["Ghost"])]);
         let d = direct(&[("B", 1)]);
-        db.shortest_paths(&d, 100).unwrap();
+        db.shortest_paths(&d, 100);
         assert_eq!(db.oldest_unreachable(), Some(100));
-        db.shortest_paths(&d, 200).unwrap();
+        db.shortest_paths(&d, 200);
         assert_eq!(db.purge(100), 0, "not yet");
         assert_eq!(db.purge(101), 1);
         assert!(db.get("Gone").is_none() && db.get("B").is_some());
@@ -885,5 +870,23 @@ mod tests {
             Err(TableFull { max: 3 }),
             "so do the names listed"
         );
+    }
+
+    #[test]
+    fn a_full_table_still_takes_this_agents_own_peers() {
+        let mut db = Lsdb::new("A", 1, 3);
+        db.receive("B", 1, 1, ["A"], []).unwrap();
+        db.receive("C", 1, 1, [], []).unwrap();
+        assert!(
+            db.receive("D", 1, 1, [], []).is_err(),
+            "full for descriptions"
+        );
+        assert!(
+            db.originate(["B", "E"], []),
+            "a new peer is described all the same"
+        );
+        db.shortest_paths(&direct(&[("B", 1), ("E", 2)]), 0);
+        assert_eq!(db.route("E").map(|r| r.link), Some(LinkId(2)));
+        assert_eq!(db.route("B").map(|r| r.link), Some(LinkId(1)));
     }
 }

@@ -1406,20 +1406,13 @@ impl Node {
     fn commit(&mut self) {
         let v2 = self.opts.protocol_version >= 2;
         if self.own_dirty && self.own_due() {
-            let names: Vec<Box<str>> = self
+            self.own_dirty = false;
+            let peers = self
                 .links
                 .iter()
                 .flatten()
-                .filter_map(|l| l.peer.clone())
-                .collect();
-            let externals: Vec<Box<str>> = self.routing.v1_only().map(Box::from).collect();
-            self.own_dirty = false;
-            let changed = self
-                .lsdb
-                .originate(names.iter().map(|n| &**n), externals.iter().map(|n| &**n))
-                // Only names this agent holds already; the database cannot be full of them.
-                .unwrap_or(false);
-            if changed {
+                .filter_map(|l| l.peer.as_deref());
+            if self.lsdb.originate(peers, self.routing.v1_only()) {
                 self.own_hold = match self.own_at {
                     Some(at) if self.now <= at + 2 * self.own_hold + 1 => {
                         (self.own_hold * 2).clamp(1, OWN_HOLD_DOWN)
@@ -1464,11 +1457,9 @@ impl Node {
                     })
                 })
                 .collect();
-            // Names of direct peers are held already: the database has room for them.
-            if self.lsdb.shortest_paths(&direct, self.now).is_ok() {
-                for (name, route) in self.lsdb.changed() {
-                    self.routing.set_path(name, route);
-                }
+            self.lsdb.shortest_paths(&direct, self.now);
+            for (name, route) in self.lsdb.changed() {
+                self.routing.set_path(name, route);
             }
             self.arm_purge();
         }
