@@ -7,6 +7,8 @@
 //! `--pairs P` (sender→receiver pairs), `--messages M` (per pair), `--no-tables` (skip the
 //! routing-table check at quiescence). The same arguments always give the same run.
 
+#[path = "../tests/support/rng.rs"]
+mod rng;
 #[path = "../tests/support/sim.rs"]
 mod sim;
 

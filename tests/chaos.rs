@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use secretagent::{Event, MessageId, Options};
 use serde_json::json;
 use support::Cluster;
-use support::proxy::{Rng, Route, seed};
+use support::proxy::{Route, seed};
+use support::rng::Rng;
 
 const NAMES: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
 /// The ring A-B-C-D-E-F-A and the chords A-D, B-E.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secretagent::{Event, LinkDownReason, Options};
 use serde_json::json;
-use support::proxy::Rng;
+use support::rng::Rng;
 use support::{Cluster, LIMIT, Raw, fast};
 
 struct Victim {

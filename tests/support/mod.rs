@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod rng;
 pub mod sim;
 
 use std::net::SocketAddr;
