@@ -205,7 +205,7 @@ fn await_line(child: &mut Child, word: &str, mesh: &mut Mesh) -> Result<Vec<Stri
 fn cli_port(cli: &mut Child) -> Result<String> {
     let deadline = Instant::now() + SETUP;
     while Instant::now() < deadline {
-        match cli.try_line()? {
+        match cli.next_line(deadline.saturating_duration_since(Instant::now()))? {
             Some(line) if line.contains(r#""event":"listening""#) => {
                 let v: serde_json::Value =
                     serde_json::from_str(&line).context("reading the listening line")?;
@@ -215,8 +215,7 @@ fn cli_port(cli: &mut Child) -> Result<String> {
                     .map(str::to_owned)
                     .ok_or_else(|| format!("no port in {line}"));
             }
-            Some(_) => {}
-            None => std::thread::sleep(Duration::from_millis(2)),
+            Some(_) | None => {}
         }
     }
     Err(format!(

@@ -117,6 +117,19 @@ impl Child {
         }
     }
 
+    /// The next line, waiting up to `within` for one (`None` if none came); fails if the
+    /// child has ended.
+    pub fn next_line(&mut self, within: Duration) -> Result<Option<String>> {
+        match self.lines.recv_timeout(within) {
+            Ok(line) => {
+                self.remember(&line);
+                Ok(Some(line))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(self.ended("more output")),
+        }
+    }
+
     /// As [`try_line`](Self::try_line), for a line whose first word is `word`.
     pub fn try_expect(&mut self, word: &str) -> Result<Option<Vec<String>>> {
         loop {
