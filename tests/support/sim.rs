@@ -1127,7 +1127,7 @@ impl Sim {
 
         // Chaos: traffic and faults together.
         let n = self.agents.len() as u64;
-        for k in 0..self.cfg.pairs {
+        for _ in 0..self.cfg.pairs {
             let from = self.rng.below(n) as usize;
             let mut to = self.rng.below(n) as usize;
             if to == from {
@@ -1138,7 +1138,6 @@ impl Sim {
                 to,
                 ..Pair::default()
             });
-            let _ = k;
         }
         let original = self.edges.clone();
         let chaos_from = (self.now, self.control());
