@@ -77,12 +77,18 @@ pub fn wire(data: &[u8]) {
             l.inc,
             l.seq,
             l.neighbors.iter().map(|n| &**n),
+            l.v1_peers.iter().map(|n| &**n),
             l.externals.iter().map(|n| &**n),
         ),
         Wire::Ack(a) => match a.hops {
             Some(h) => wire::emit_ack(&mut out, &a.from, &a.to, a.inc, a.seq, h),
             None => return,
         },
+        Wire::Summary(d) => wire::emit_summary(
+            &mut out,
+            d.entries.iter().map(|(o, i, s)| (&**o, *i, *s)),
+            d.end,
+        ),
         Wire::Unknown => return,
     }
     let again = wire::parse(&out[frame::HEADER_LEN..], 64).expect("an emitted frame parses");
@@ -152,10 +158,10 @@ pub fn core(data: &[u8]) {
                 input = rest;
             }
             3 => {
-                let frame = match n % 9 {
+                let frame = match n % 10 {
                     0 => format!(
                         r#"{{"c":"hi!","mynameis":"{name}","iknow":["C","D"],"v":{}}}"#,
-                        n / 9 % 3
+                        n / 10 % 3
                     ),
                     1 => format!(r#"{{"a":"hi!","mynameis":"{name}","iknow":["E"],"v":2}}"#),
                     2 => format!(r#"{{"c":"imcon4","who":["{name}","X{n}"]}}"#),
@@ -177,6 +183,12 @@ pub fn core(data: &[u8]) {
                         n % 5
                     ),
                     7 => format!(r#"{{"c":"ack","f":"{name}","t":"Me","i":1,"s":{n},"h":1}}"#),
+                    8 => format!(
+                        r#"{{"c":"sum","d":[["{name}",{},{n}],["Me",0,{}]],"e":{}}}"#,
+                        n % 3,
+                        n % 4,
+                        n % 2 == 0
+                    ),
                     _ => r#"{"c":"ping"}"#.to_owned(),
                 };
                 let mut bytes = Vec::new();

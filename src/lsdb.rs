@@ -10,8 +10,10 @@
 //! convergence next hops strictly shorten the distance to the destination and no loop can
 //! survive; a vanished agent disappears as soon as its neighbours' descriptions stop listing it
 //! (no count-to-infinity); and links here are TCP, so flooding needs no acknowledgement of its
-//! own. An edge A–B counts only when both A and B list each other (or B, a v1 agent, describes
-//! nothing), so a stale description of a dead agent cannot create a route.
+//! own. An edge A–B between v2 agents counts only when both A and B list each other, so a stale
+//! description of a dead agent cannot create a route, and a v2 agent whose description has not
+//! arrived yet is not taken for a v1 agent (which would make traffic to it unconfirmed). v1
+//! agents describe nothing: the v2 agents linked to them list them apart, as v1 peers.
 //!
 //! Names are interned to small integers when descriptions arrive, so the shortest-path search
 //! (which runs after every burst of changes) works on integers and reuses its buffers, and only
@@ -27,8 +29,10 @@ use crate::routing::{Route, TableFull};
 struct Description {
     inc: u64,
     seq: u64,
-    /// Its direct peers, as ids, sorted.
+    /// Its direct v2 peers, as ids, sorted.
     neighbors: Vec<u32>,
+    /// Its direct peers that speak only v1, as ids, sorted.
+    v1_peers: Vec<u32>,
     /// Names it reaches only through v1 peers, as ids, sorted.
     externals: Vec<u32>,
 }
@@ -56,9 +60,10 @@ struct Entry {
 #[derive(Debug, Clone, Copy, Default)]
 struct Adj {
     /// Where the id's lists start in `pool`: `neighbors` entries (each with [`MUTUAL`] set
-    /// when the edge counts), then `externals` entries.
+    /// when the edge counts), then `v1` entries, then `externals` entries.
     start: u32,
     neighbors: u32,
+    v1: u32,
     externals: u32,
     described: bool,
 }
@@ -77,14 +82,21 @@ pub struct View<'a> {
     /// The description's version within the incarnation.
     pub seq: u64,
     neighbors: &'a [u32],
+    v1_peers: &'a [u32],
     externals: &'a [u32],
 }
 
 impl<'a> View<'a> {
-    /// Its direct peers.
+    /// Its direct v2 peers.
     pub fn neighbors(&self) -> impl Iterator<Item = &'a str> + 'a {
         let db = self.db;
         self.neighbors.iter().map(move |&i| db.name(i))
+    }
+
+    /// Its direct peers that speak only v1.
+    pub fn v1_peers(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let db = self.db;
+        self.v1_peers.iter().map(move |&i| db.name(i))
     }
 
     /// Names it reaches only through v1 peers.
@@ -101,11 +113,33 @@ pub enum Received {
     Newer,
     /// Already held.
     Same,
-    /// Older than what is held: the sender is behind; send it ours.
+    /// Older than what is held: the sender is behind. Nothing to do: it gets the newer one
+    /// the way this agent got it, by flooding or the database exchange of a new link.
     Older,
     /// A description of this agent newer than its own (left over from an earlier run): this
     /// agent's own description was renumbered above it and must be sent out.
     OwnRenumbered,
+}
+
+/// The descriptions a peer listed in the summary of its database, one bit per id, while that
+/// summary is being read.
+#[derive(Debug, Default)]
+pub struct Listed(Vec<u64>);
+
+impl Listed {
+    fn set(&mut self, id: u32) {
+        let (w, b) = (id as usize / 64, id % 64);
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << b;
+    }
+
+    fn has(&self, id: u32) -> bool {
+        self.0
+            .get(id as usize / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
 }
 
 /// A direct peer, as the search needs it.
@@ -177,6 +211,7 @@ impl Lsdb {
             inc,
             seq: 1,
             neighbors: Vec::new(),
+            v1_peers: Vec::new(),
             externals: Vec::new(),
         });
         db.store_adj(db.me);
@@ -237,6 +272,7 @@ impl Lsdb {
             inc: d.inc,
             seq: d.seq,
             neighbors: &d.neighbors,
+            v1_peers: &d.v1_peers,
             externals: &d.externals,
         })
     }
@@ -272,6 +308,28 @@ impl Lsdb {
         (0..self.entries.len() as u32).filter_map(|id| self.view(id))
     }
 
+    /// Reads one entry of a peer's database summary: records that the peer holds `origin`'s
+    /// description at version `(inc, seq)`, and returns ours when it is newer, for the peer.
+    /// When the peer's is newer, the peer sends it on reading this agent's own summary.
+    pub fn newer_than(
+        &self,
+        origin: &str,
+        inc: u64,
+        seq: u64,
+        listed: &mut Listed,
+    ) -> Option<View<'_>> {
+        let id = *self.ids.get(origin)?;
+        listed.set(id);
+        self.view(id).filter(|v| (v.inc, v.seq) > (inc, seq))
+    }
+
+    /// The descriptions a peer's whole summary did not list: the peer holds none of them.
+    pub fn unlisted<'a>(&'a self, listed: &'a Listed) -> impl Iterator<Item = View<'a>> + 'a {
+        (0..self.entries.len() as u32)
+            .filter(|&id| !listed.has(id))
+            .filter_map(|id| self.view(id))
+    }
+
     /// Interns `names` (within the limit) as a sorted, deduplicated id list.
     fn ids_of<'n>(
         &mut self,
@@ -295,21 +353,23 @@ impl Lsdb {
     }
 
     /// Replaces a description's lists, keeping `listed_by` and the edges' [`MUTUAL`] bits right.
-    fn set_lists(&mut self, id: u32, neighbors: Vec<u32>, externals: Vec<u32>) {
+    fn set_lists(&mut self, id: u32, lists: [Vec<u32>; 3]) {
         // Taken out while the lists are indexed: a description may list its own origin.
         let mut d = self.entries[id as usize]
             .description
             .take()
             .expect("described");
-        let old_n = std::mem::replace(&mut d.neighbors, neighbors);
-        let old_x = std::mem::replace(&mut d.externals, externals);
-        for &i in old_n.iter().chain(&old_x) {
+        let [n, p, x] = lists;
+        let old_n = std::mem::replace(&mut d.neighbors, n);
+        let old_p = std::mem::replace(&mut d.v1_peers, p);
+        let old_x = std::mem::replace(&mut d.externals, x);
+        for &i in old_n.iter().chain(&old_p).chain(&old_x) {
             let by = &mut self.entries[i as usize].listed_by;
             if let Some(k) = by.iter().position(|&b| b == id) {
                 by.swap_remove(k);
             }
         }
-        for &i in d.neighbors.iter().chain(&d.externals) {
+        for &i in d.neighbors.iter().chain(&d.v1_peers).chain(&d.externals) {
             self.entries[i as usize].listed_by.push(id);
         }
         self.entries[id as usize].description = Some(d);
@@ -320,10 +380,9 @@ impl Lsdb {
     /// those of every description listing it. Called whenever that description changes or goes.
     fn refresh_mutual(&mut self, id: u32) {
         self.store_adj(id);
-        let back = self.entries[id as usize].description.is_none();
         for k in 0..self.entries[id as usize].listed_by.len() {
             let y = self.entries[id as usize].listed_by[k];
-            let counts = back || self.lists(id, y);
+            let counts = self.lists(id, y);
             if let Some(d) = self.entries[y as usize].description.as_ref() {
                 if let Ok(j) = d.neighbors.binary_search(&id) {
                     let at = self.adj[y as usize].start as usize + j;
@@ -337,13 +396,13 @@ impl Lsdb {
     /// end; the pool is rebuilt when more than half of it is stale.
     fn store_adj(&mut self, id: u32) {
         let old = self.adj[id as usize];
-        let old_len = (old.neighbors + old.externals) as usize;
+        let old_len = (old.neighbors + old.v1 + old.externals) as usize;
         let Some(d) = self.entries[id as usize].description.as_ref() else {
             self.adj[id as usize] = Adj::default();
             self.garbage += old_len;
             return;
         };
-        let len = d.neighbors.len() + d.externals.len();
+        let len = d.neighbors.len() + d.v1_peers.len() + d.externals.len();
         let start = if len <= old_len {
             self.garbage += old_len - len;
             old.start as usize
@@ -352,16 +411,19 @@ impl Lsdb {
             self.pool.resize(self.pool.len() + len, 0);
             self.pool.len() - len
         };
-        // An edge counts when the neighbor lists this agent back, or describes nothing.
+        // An edge counts when the neighbor lists this agent back.
         for (k, &v) in d.neighbors.iter().enumerate() {
-            let counts = self.entries[v as usize].description.is_none() || self.lists(v, id);
+            let counts = self.lists(v, id);
             self.pool[start + k] = if counts { v | MUTUAL } else { v };
         }
-        let ext = start + d.neighbors.len();
+        let v1 = start + d.neighbors.len();
+        self.pool[v1..v1 + d.v1_peers.len()].copy_from_slice(&d.v1_peers);
+        let ext = v1 + d.v1_peers.len();
         self.pool[ext..ext + d.externals.len()].copy_from_slice(&d.externals);
         self.adj[id as usize] = Adj {
             start: start as u32,
             neighbors: d.neighbors.len() as u32,
+            v1: d.v1_peers.len() as u32,
             externals: d.externals.len() as u32,
             described: true,
         };
@@ -374,7 +436,10 @@ impl Lsdb {
     fn compact_pool(&mut self) {
         let mut pool = Vec::with_capacity(self.pool.len().saturating_sub(self.garbage));
         for a in &mut self.adj {
-            let (start, len) = (a.start as usize, (a.neighbors + a.externals) as usize);
+            let (start, len) = (
+                a.start as usize,
+                (a.neighbors + a.v1 + a.externals) as usize,
+            );
             a.start = pool.len() as u32;
             pool.extend_from_slice(&self.pool[start..start + len]);
         }
@@ -382,34 +447,38 @@ impl Lsdb {
         self.garbage = 0;
     }
 
-    /// Sets this agent's own peers and v1-only names; returns whether the description changed
-    /// (and so was renumbered and must be flooded).
+    /// Sets this agent's own v2 peers, v1 peers and v1-only names; returns whether the
+    /// description changed (and so was renumbered and must be flooded).
     pub fn originate<'n>(
         &mut self,
         neighbors: impl IntoIterator<Item = &'n str>,
+        v1_peers: impl IntoIterator<Item = &'n str>,
         externals: impl IntoIterator<Item = &'n str>,
     ) -> bool {
         let n = self.own_ids_of(neighbors);
+        let p = self.own_ids_of(v1_peers);
         let x = self.own_ids_of(externals);
         let me = self.me;
         let own = self.entries[me as usize].description.as_ref().expect("own");
-        if own.neighbors == n && own.externals == x {
+        if own.neighbors == n && own.v1_peers == p && own.externals == x {
             return false;
         }
-        self.set_lists(me, n, x);
+        self.set_lists(me, [n, p, x]);
         if let Some(d) = self.entries[me as usize].description.as_mut() {
             d.seq += 1;
         }
         true
     }
 
-    /// Offers a description received from a peer.
+    /// Offers a description received from a peer: `origin`'s v2 peers, v1 peers and v1-only
+    /// names at version `(inc, seq)`.
     pub fn receive<'n>(
         &mut self,
         origin: &str,
         inc: u64,
         seq: u64,
         neighbors: impl IntoIterator<Item = &'n str>,
+        v1_peers: impl IntoIterator<Item = &'n str>,
         externals: impl IntoIterator<Item = &'n str>,
     ) -> Result<Received, TableFull> {
         let got = (inc, seq);
@@ -439,6 +508,7 @@ impl Lsdb {
         }
         let id = self.intern(origin)?;
         let n = self.ids_of(neighbors)?;
+        let p = self.ids_of(v1_peers)?;
         let x = self.ids_of(externals)?;
         let e = &mut self.entries[id as usize];
         if e.description.is_none() {
@@ -447,13 +517,14 @@ impl Lsdb {
                 inc,
                 seq,
                 neighbors: Vec::new(),
+                v1_peers: Vec::new(),
                 externals: Vec::new(),
             });
         } else if let Some(d) = e.description.as_mut() {
             d.inc = inc;
             d.seq = seq;
         }
-        self.set_lists(id, n, x);
+        self.set_lists(id, [n, p, x]);
         Ok(Received::Newer)
     }
 
@@ -468,7 +539,8 @@ impl Lsdb {
     /// Recomputes shortest paths from this agent: fewest hops, ties broken by the smaller
     /// name of the first hop, so that every agent decides the same way. `direct` are this
     /// agent's identified peers. A route is `confirmed` when its first link speaks v2 and the
-    /// destination is a v2 agent (it describes itself, or it is that v2 peer). Returns how
+    /// destination is a v2 agent (it describes itself, or it is that v2 peer). v1 peers of
+    /// other agents count one hop past them, names behind those two. Returns how
     /// many names' routes changed; [`changed`](Self::changed) lists them.
     ///
     /// Also records, per name, the first-hop links of every shortest path
@@ -518,7 +590,8 @@ impl Lsdb {
                 // Only v2 agents describe their links; v1 agents are leaves.
                 let a = self.adj[u as usize];
                 let (start, neighbors) = (a.start as usize, a.neighbors as usize);
-                for j in 0..neighbors + a.externals as usize {
+                let v1_end = neighbors + a.v1 as usize;
+                for j in 0..v1_end + a.externals as usize {
                     let w = self.pool[start + j];
                     let (v, cost) = if j < neighbors {
                         if w & MUTUAL == 0 {
@@ -530,7 +603,7 @@ impl Lsdb {
                         if self.adj[w as usize].described {
                             continue;
                         }
-                        (w, 2)
+                        (w, if j < v1_end { 1 } else { 2 })
                     };
                     if v == self.me {
                         continue;
@@ -638,7 +711,7 @@ impl Lsdb {
             if e.description.is_some()
                 && self.unreachable_since[id as usize].is_some_and(|since| since < before)
             {
-                self.set_lists(id, Vec::new(), Vec::new());
+                self.set_lists(id, Default::default());
                 self.entries[id as usize].description = None;
                 self.refresh_mutual(id);
                 self.unreachable_since[id as usize] = None;
@@ -684,9 +757,10 @@ mod tests {
         let mut db = Lsdb::new(me, 1, 100);
         for &(origin, peers) in edges {
             if origin == me {
-                db.originate(peers.iter().copied(), []);
+                db.originate(peers.iter().copied(), [], []);
             } else {
-                db.receive(origin, 1, 1, peers.iter().copied(), []).unwrap();
+                db.receive(origin, 1, 1, peers.iter().copied(), [], [])
+                    .unwrap();
             }
         }
         db
@@ -764,11 +838,11 @@ mod tests {
         // 100 direct peers, each listing A and Z: all 100 are upstream of Z.
         let peers: Vec<String> = (0..100).map(|i| format!("p{i}")).collect();
         let mut db = Lsdb::new("A", 1, 1000);
-        db.originate(peers.iter().map(String::as_str), []);
+        db.originate(peers.iter().map(String::as_str), [], []);
         for p in &peers {
-            db.receive(p, 1, 1, ["A", "Z"], []).unwrap();
+            db.receive(p, 1, 1, ["A", "Z"], [], []).unwrap();
         }
-        db.receive("Z", 1, 1, peers.iter().map(String::as_str), [])
+        db.receive("Z", 1, 1, peers.iter().map(String::as_str), [], [])
             .unwrap();
         let d: Vec<Direct<'_>> = peers
             .iter()
@@ -790,14 +864,23 @@ mod tests {
         let mut db = graph("A", &[("A", &["B"]), ("B", &["A"]), ("C", &["B"])]);
         assert_eq!(hop(&mut db, &[("B", 1)], "C"), None);
         // A v1 agent describes nothing: B's word is enough.
-        let mut db = graph("A", &[("A", &["B"]), ("B", &["A", "Old"])]);
+        let mut db = graph("A", &[("A", &["B"]), ("B", &["A"])]);
+        db.receive("B", 1, 2, ["A"], ["Old"], []).unwrap();
         assert_eq!(hop(&mut db, &[("B", 1)], "Old"), Some((1, 2)));
+        assert!(!db.route("Old").unwrap().confirmed);
+        // A v2 agent whose description has not arrived yet is not reached, nor taken for a v1
+        // agent (traffic to it would go unconfirmed): it counts once it lists B back.
+        db.receive("B", 1, 3, ["A", "New"], ["Old"], []).unwrap();
+        assert_eq!(hop(&mut db, &[("B", 1)], "New"), None);
+        db.receive("New", 1, 1, ["B"], [], []).unwrap();
+        assert_eq!(hop(&mut db, &[("B", 1)], "New"), Some((1, 2)));
+        assert!(db.route("New").unwrap().confirmed);
     }
 
     #[test]
     fn names_behind_v1_peers_count_two_hops_and_are_not_confirmed() {
         let mut db = Lsdb::new("A", 1, 100);
-        db.receive("B", 1, 1, ["A"], ["Node1"]).unwrap();
+        db.receive("B", 1, 1, ["A"], [], ["Node1"]).unwrap();
         db.shortest_paths(&direct(&[("B", 3)]), 0);
         assert_eq!(
             db.route("Node1"),
@@ -816,8 +899,8 @@ mod tests {
         let d = direct(&[("B", 1)]);
         assert_eq!(db.shortest_paths(&d, 0), 2);
         assert_eq!(db.shortest_paths(&d, 0), 0);
-        db.receive("C", 1, 2, ["B", "D"], []).unwrap();
-        db.receive("D", 1, 1, ["C"], []).unwrap();
+        db.receive("C", 1, 2, ["B", "D"], [], []).unwrap();
+        db.receive("D", 1, 1, ["C"], [], []).unwrap();
         assert_eq!(db.shortest_paths(&d, 0), 1);
         let changed: Vec<_> = db.changed().collect();
         assert_eq!(changed, [("D", db.route("D"))]);
@@ -826,19 +909,22 @@ mod tests {
     #[test]
     fn newer_wins_and_an_agents_own_old_description_renumbers_it() {
         let mut db = Lsdb::new("A", 5, 100);
-        assert_eq!(db.receive("B", 1, 3, ["A"], []), Ok(Received::Newer));
-        assert_eq!(db.receive("B", 1, 3, ["A"], []), Ok(Received::Same));
-        assert_eq!(db.receive("B", 1, 2, [], []), Ok(Received::Older));
+        assert_eq!(db.receive("B", 1, 3, ["A"], [], []), Ok(Received::Newer));
+        assert_eq!(db.receive("B", 1, 3, ["A"], [], []), Ok(Received::Same));
+        assert_eq!(db.receive("B", 1, 2, [], [], []), Ok(Received::Older));
         assert_eq!(
-            db.receive("B", 2, 1, [], []),
+            db.receive("B", 2, 1, [], [], []),
             Ok(Received::Newer),
             "a new incarnation"
         );
         assert_eq!(db.get("B").unwrap().neighbors().count(), 0);
         // A's own description from an earlier run with a later clock.
-        assert_eq!(db.receive("A", 9, 4, [], []), Ok(Received::OwnRenumbered));
+        assert_eq!(
+            db.receive("A", 9, 4, [], [], []),
+            Ok(Received::OwnRenumbered)
+        );
         assert_eq!((db.own().inc, db.own().seq), (9, 5));
-        assert_eq!(db.receive("A", 9, 1, [], []), Ok(Received::Older));
+        assert_eq!(db.receive("A", 9, 1, [], [], []), Ok(Received::Older));
     }
 
     #[test]
@@ -857,16 +943,16 @@ mod tests {
     #[test]
     fn the_limit_holds() {
         let mut db = Lsdb::new("A", 1, 3);
-        db.receive("B", 1, 1, [], []).unwrap();
-        db.receive("C", 1, 1, [], []).unwrap();
-        assert_eq!(db.receive("D", 1, 1, [], []), Err(TableFull { max: 3 }));
+        db.receive("B", 1, 1, [], [], []).unwrap();
+        db.receive("C", 1, 1, [], [], []).unwrap();
+        assert_eq!(db.receive("D", 1, 1, [], [], []), Err(TableFull { max: 3 }));
         assert_eq!(
-            db.receive("C", 1, 2, [], []),
+            db.receive("C", 1, 2, [], [], []),
             Ok(Received::Newer),
             "updates still fit"
         );
         assert_eq!(
-            db.receive("C", 1, 3, ["X"], []),
+            db.receive("C", 1, 3, ["X"], [], []),
             Err(TableFull { max: 3 }),
             "so do the names listed"
         );
@@ -875,14 +961,14 @@ mod tests {
     #[test]
     fn a_full_table_still_takes_this_agents_own_peers() {
         let mut db = Lsdb::new("A", 1, 3);
-        db.receive("B", 1, 1, ["A"], []).unwrap();
-        db.receive("C", 1, 1, [], []).unwrap();
+        db.receive("B", 1, 1, ["A"], [], []).unwrap();
+        db.receive("C", 1, 1, [], [], []).unwrap();
         assert!(
-            db.receive("D", 1, 1, [], []).is_err(),
+            db.receive("D", 1, 1, [], [], []).is_err(),
             "full for descriptions"
         );
         assert!(
-            db.originate(["B", "E"], []),
+            db.originate(["B", "E"], [], []),
             "a new peer is described all the same"
         );
         db.shortest_paths(&direct(&[("B", 1), ("E", 2)]), 0);

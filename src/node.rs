@@ -21,7 +21,8 @@
 //! Each hello carries the highest version its sender speaks (`"v":2`; absent means 1). A link
 //! speaks the lower of the two. On a v1 link this agent behaves exactly as an original agent
 //! (`imcon4`/`im!con4` announcements, plain `msg` frames). On a v2 link, the two agents
-//! exchange their link-state databases and flood changes (`lsa`), messages carry a hop count and,
+//! exchange summaries of their link-state databases (`sum`) and then what the other lacks, and
+//! flood changes (`lsa`); messages carry a hop count and,
 //! when the whole way is v2, an end-to-end number that the destination confirms (`ack`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -32,10 +33,10 @@ use slab::Slab;
 
 use crate::delivery::{Inbox, Outbox, Pending, Verdict};
 use crate::frame::{FeedError, FrameDecoder};
-use crate::lsdb::{Direct, Lsdb, Received};
+use crate::lsdb::{Direct, Listed, Lsdb, Received};
 use crate::routing::{Route, Routing};
 use crate::timer::TimerWheel;
-use crate::wire::{self, Ack, Hello, Lsa, Msg, Seq, Wire};
+use crate::wire::{self, Ack, Hello, Lsa, Msg, Seq, Summary, Wire};
 use crate::{
     Body, ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError,
     UndeliverableReason,
@@ -60,6 +61,10 @@ const PATHS_HOLD_DOWN_MAX: u64 = 40;
 /// The most time between two versions of this agent's own description, ms, while its links
 /// keep changing.
 const OWN_HOLD_DOWN: u64 = 10;
+
+/// Bytes of a database summary's part, about: small enough for any sensible `max_frame_len`,
+/// large enough that a thousand descriptions take a few frames.
+const SUMMARY_PART: usize = 16 * 1024;
 
 /// How long the description of an agent nobody reaches is kept, ms: long enough to ride out a
 /// flapping link without re-learning, short enough to forget agents that are gone.
@@ -180,8 +185,12 @@ struct Link {
     heard: BTreeSet<Box<str>>,
     /// v1: compare `told` against the whole table at the next commit.
     resync: bool,
-    /// v2: send the whole link-state database at the next commit.
+    /// v2: send the summary of the link-state database at the next commit.
     db_sync: bool,
+    /// v2: the descriptions the peer's summary listed so far, while it is being read.
+    listed: Option<Listed>,
+    /// v2: the peer's summary was read to its end; another one is ignored.
+    summary_read: bool,
     /// Announcements gathered during a commit, sent together.
     tell_add: Vec<Box<str>>,
     tell_del: Vec<Box<str>>,
@@ -432,6 +441,8 @@ impl Node {
             heard: BTreeSet::new(),
             resync: false,
             db_sync: false,
+            listed: None,
+            summary_read: false,
             tell_add: Vec::new(),
             tell_del: Vec::new(),
             last_rx: t,
@@ -902,6 +913,7 @@ impl Node {
             Wire::Msg(m) if identified => self.on_msg(link, m),
             Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa)?,
             Wire::Ack(a) if identified && v2 => self.on_ack(link, a),
+            Wire::Summary(d) if identified && v2 => self.on_summary(link, d),
             // A second hello, or a frame the link's version does not use: ignored.
             _ => {}
         }
@@ -1041,6 +1053,7 @@ impl Node {
                 lsa.inc,
                 lsa.seq,
                 lsa.neighbors.iter().map(|n| &**n),
+                lsa.v1_peers.iter().map(|n| &**n),
                 lsa.externals.iter().map(|n| &**n),
             )
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
@@ -1050,8 +1063,7 @@ impl Node {
                 self.stats.descriptions_applied += 1;
                 self.flood(&lsa.origin, Some(link));
             }
-            Received::Same => {}
-            Received::Older => self.send_description(link, &lsa.origin),
+            Received::Same | Received::Older => {}
             Received::OwnRenumbered => {
                 self.inc = self.lsdb.own().inc;
                 let me = self.name.clone();
@@ -1059,6 +1071,40 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Reads part of a new peer's database summary, and sends the peer every description this
+    /// agent holds newer than what it listed; after the last part, every description it did
+    /// not list. Whatever the peer holds newer, it sends on reading this agent's summary. Only
+    /// the first summary of a link is read, so a peer cannot have the database sent again
+    /// and again.
+    fn on_summary(&mut self, link: LinkId, d: Summary<'_>) {
+        let Some(Some(l)) = self.links.get_mut(link.0) else {
+            return;
+        };
+        if l.summary_read {
+            return;
+        }
+        let mut listed = l.listed.take().unwrap_or_default();
+        for (origin, inc, seq) in &d.entries {
+            if let Some(view) = self.lsdb.newer_than(origin, *inc, *seq, &mut listed) {
+                push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
+                    emit_description(out, view)
+                });
+                self.stats.descriptions_sent += 1;
+            }
+        }
+        if !d.end {
+            l.listed = Some(listed);
+            return;
+        }
+        l.summary_read = true;
+        for view in self.lsdb.unlisted(&listed) {
+            push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
+                emit_description(out, view)
+            });
+            self.stats.descriptions_sent += 1;
+        }
     }
 
     /// Whether traffic claiming to come from `from` is believable on `link`. Nothing claims
@@ -1256,20 +1302,6 @@ impl Node {
         }
     }
 
-    /// Sends the stored description of `origin` on `link`.
-    fn send_description(&mut self, link: LinkId, origin: &str) {
-        let Some(lsa) = self.lsdb.get(origin) else {
-            return;
-        };
-        let Some(Some(l)) = self.links.get_mut(link.0) else {
-            return;
-        };
-        push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
-            emit_description(out, lsa)
-        });
-        self.stats.descriptions_sent += 1;
-    }
-
     /// Sends the stored description of `origin` on every v2 link but `except`.
     fn flood(&mut self, origin: &str, except: Option<LinkId>) {
         let Some(lsa) = self.lsdb.get(origin) else {
@@ -1407,12 +1439,17 @@ impl Node {
         let v2 = self.opts.protocol_version >= 2;
         if self.own_dirty && self.own_due() {
             self.own_dirty = false;
-            let peers = self
-                .links
-                .iter()
-                .flatten()
-                .filter_map(|l| l.peer.as_deref());
-            if self.lsdb.originate(peers, self.routing.v1_only()) {
+            let peers = |v2: bool| {
+                self.links
+                    .iter()
+                    .flatten()
+                    .filter(move |l| l.is_v2() == v2)
+                    .filter_map(|l| l.peer.as_deref())
+            };
+            if self
+                .lsdb
+                .originate(peers(true), peers(false), self.routing.v1_only())
+            {
                 self.own_hold = match self.own_at {
                     Some(at) if self.now <= at + 2 * self.own_hold + 1 => {
                         (self.own_hold * 2).clamp(1, OWN_HOLD_DOWN)
@@ -1428,7 +1465,7 @@ impl Node {
             }
         }
         if v2 {
-            self.sync_databases();
+            self.send_summaries();
         }
         if self.paths_dirty && v2 && self.paths_due() {
             self.paths_dirty = false;
@@ -1539,19 +1576,35 @@ impl Node {
         due
     }
 
-    /// Sends the whole database on v2 links that just said hello.
-    fn sync_databases(&mut self) {
+    /// Sends the summary of the database on v2 links that just said hello: which version of
+    /// each description this agent holds, in parts of about [`SUMMARY_PART`] bytes. The peer
+    /// answers with what it holds newer or this agent lacks, as OSPF's database description
+    /// exchange does, so a link coming back between two agents that agree costs a summary
+    /// rather than the whole database.
+    fn send_summaries(&mut self) {
+        let mut part: Vec<(&str, u64, u64)> = Vec::new();
         for (i, slot) in self.links.iter_mut().enumerate() {
             let Some(l) = slot else { continue };
             if !l.db_sync {
                 continue;
             }
             l.db_sync = false;
-            for view in self.lsdb.iter() {
+            let mut views = self.lsdb.iter().peekable();
+            loop {
+                part.clear();
+                let mut bytes = 0;
+                while bytes < SUMMARY_PART {
+                    let Some(v) = views.next() else { break };
+                    bytes += v.origin.len() + 44;
+                    part.push((v.origin, v.inc, v.seq));
+                }
+                let end = views.peek().is_none();
                 push_control(l, LinkId(i), &mut self.transmit, &mut self.stats, |out| {
-                    emit_description(out, view)
+                    wire::emit_summary(out, part.iter().copied(), end)
                 });
-                self.stats.descriptions_sent += 1;
+                if end {
+                    break;
+                }
             }
         }
     }
@@ -1768,7 +1821,15 @@ fn push_control(
 }
 
 fn emit_description(out: &mut Vec<u8>, d: crate::lsdb::View<'_>) {
-    wire::emit_lsa(out, d.origin, d.inc, d.seq, d.neighbors(), d.externals())
+    wire::emit_lsa(
+        out,
+        d.origin,
+        d.inc,
+        d.seq,
+        d.neighbors(),
+        d.v1_peers(),
+        d.externals(),
+    )
 }
 
 /// The hop count an own message carries on `l`: none on a v1 link, which carries pure v1 frames.

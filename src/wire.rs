@@ -42,10 +42,14 @@ pub enum Wire<'a> {
     },
     /// `{"c":"msg","f":FROM,"t":TO,"m":BODY}`.
     Msg(Msg<'a>),
-    /// v2: `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"x":[...]}`, one agent's links.
+    /// v2: `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`, one
+    /// agent's links.
     Lsa(Lsa<'a>),
     /// v2: `{"c":"ack","f":DEST,"t":ORIGIN,"i":INC,"s":SEQ,"h":HOPS}`, routed like a message.
     Ack(Ack<'a>),
+    /// v2: `{"c":"sum","d":[[ORIGIN,INC,SEQ],...],"e":true}`, part of the summary of a peer's
+    /// link-state database sent when a link comes up; `"e":true` marks its last part.
+    Summary(Summary<'a>),
     /// A command or answer this version does not know; ignored by design.
     Unknown,
 }
@@ -110,10 +114,21 @@ pub struct Lsa<'a> {
     pub inc: u64,
     /// `s`: the version of this description within the incarnation.
     pub seq: u64,
-    /// `n`: its direct peers.
+    /// `n`: its direct v2 peers.
     pub neighbors: Vec<Cow<'a, str>>,
+    /// `p`: its direct peers that speak only v1. Absent is read as empty.
+    pub v1_peers: Vec<Cow<'a, str>>,
     /// `x`: names it reaches only through v1 peers, which describe nothing themselves.
     pub externals: Vec<Cow<'a, str>>,
+}
+
+/// Part of a peer's database summary: which version of each description it holds (v2).
+#[derive(Debug, PartialEq)]
+pub struct Summary<'a> {
+    /// `d`: (origin, incarnation, version) of descriptions held.
+    pub entries: Vec<(Cow<'a, str>, u64, u64)>,
+    /// `e`: this is the last part; what it did not list, the peer does not hold.
+    pub end: bool,
 }
 
 /// A cumulative delivery confirmation, travelling from destination back to origin (v2).
@@ -235,6 +250,12 @@ struct Envelope<'a> {
     n: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     x: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    p: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    d: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    e: Option<&'a RawValue>,
 }
 
 /// A present field is `Some`, even when it holds `null` (plain `Option` would fold `null` into
@@ -285,6 +306,7 @@ pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
             "msg" => parse_msg(&env).map(Wire::Msg),
             "lsa" => parse_lsa(&env, max_names).map(Wire::Lsa),
             "ack" => parse_ack(&env).map(Wire::Ack),
+            "sum" => parse_summary(&env, max_names).map(Wire::Summary),
             _ => Ok(Wire::Unknown),
         };
     }
@@ -360,17 +382,60 @@ fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
 fn parse_lsa<'a>(env: &Envelope<'a>, max_names: usize) -> Result<Lsa<'a>, WireError> {
     let command = "lsa";
     let neighbors = names(env.n, command, "n", max_names)?;
-    let externals = match env.x {
-        Some(raw) if raw.get() != NULL => names(Some(raw), command, "x", max_names)?,
-        _ => Vec::new(),
+    let optional = |raw: Option<&'a RawValue>, field| match raw {
+        Some(raw) if raw.get() != NULL => names(Some(raw), command, field, max_names),
+        _ => Ok(Vec::new()),
     };
     Ok(Lsa {
         origin: required_name(env.o, command, "o")?,
         inc: required_u64(env.i, command, "i")?,
         seq: required_u64(env.s, command, "s")?,
         neighbors,
-        externals,
+        v1_peers: optional(env.p, "p")?,
+        externals: optional(env.x, "x")?,
     })
+}
+
+fn parse_summary<'a>(env: &Envelope<'a>, max: usize) -> Result<Summary<'a>, WireError> {
+    let (command, field) = ("sum", "d");
+    let raw = env.d.ok_or(WireError::Field {
+        command,
+        field,
+        problem: "is missing",
+    })?;
+    let mut entries = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    if let Err(e) = (SummaryList {
+        out: &mut entries,
+        max,
+    })
+    .deserialize(&mut de)
+    {
+        return Err(if e.to_string().starts_with(TOO_MANY) {
+            WireError::TooManyNames { field, max }
+        } else {
+            WireError::Field {
+                command,
+                field,
+                problem: "is not an array of [name, incarnation, version]",
+            }
+        });
+    }
+    for (name, _, _) in &entries {
+        check_name(name, field)?;
+    }
+    let end = match env.e.map(RawValue::get) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(WireError::Field {
+                command,
+                field: "e",
+                problem: "is not a boolean",
+            });
+        }
+    };
+    Ok(Summary { entries, end })
 }
 
 fn parse_ack<'a>(env: &Envelope<'a>) -> Result<Ack<'a>, WireError> {
@@ -513,6 +578,35 @@ impl<'de> Visitor<'de> for NameList<'_, 'de> {
                 return Err(de::Error::custom(TOO_MANY));
             }
             self.out.push(name.0);
+        }
+        Ok(())
+    }
+}
+
+/// Reads a summary's `[[name, incarnation, version], ...]`, refusing it past `max` entries.
+struct SummaryList<'o, 'a> {
+    out: &'o mut Vec<(Cow<'a, str>, u64, u64)>,
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for SummaryList<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SummaryList<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of [name, incarnation, version]")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some((name, inc, version)) = seq.next_element::<(CowStr<'de>, u64, u64)>()? {
+            if self.out.len() >= self.max {
+                return Err(de::Error::custom(TOO_MANY));
+            }
+            self.out.push((name.0, inc, version));
         }
         Ok(())
     }
@@ -677,15 +771,18 @@ pub fn emit_msg(
     });
 }
 
-/// Appends `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"x":[...]}`.
+/// Appends `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`, without
+/// `"p"` when there are no v1 peers.
 pub fn emit_lsa<'n>(
     out: &mut Vec<u8>,
     origin: &str,
     inc: u64,
     seq: u64,
     neighbors: impl IntoIterator<Item = &'n str>,
+    v1_peers: impl IntoIterator<Item = &'n str>,
     externals: impl IntoIterator<Item = &'n str>,
 ) {
+    let mut v1_peers = v1_peers.into_iter().peekable();
     frame::encode_with(out, |b| {
         b.extend_from_slice(b"{\"c\":\"lsa\",\"o\":");
         write_str(b, origin);
@@ -695,8 +792,40 @@ pub fn emit_lsa<'n>(
         write_u64(b, seq);
         b.extend_from_slice(b",\"n\":");
         write_names(b, neighbors);
+        if v1_peers.peek().is_some() {
+            b.extend_from_slice(b",\"p\":");
+            write_names(b, v1_peers);
+        }
         b.extend_from_slice(b",\"x\":");
         write_names(b, externals);
+        b.push(b'}');
+    });
+}
+
+/// Appends `{"c":"sum","d":[[ORIGIN,INC,SEQ],...]}`, with `,"e":true` when `end`.
+pub fn emit_summary<'n>(
+    out: &mut Vec<u8>,
+    entries: impl IntoIterator<Item = (&'n str, u64, u64)>,
+    end: bool,
+) {
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(b"{\"c\":\"sum\",\"d\":[");
+        for (k, (origin, inc, seq)) in entries.into_iter().enumerate() {
+            if k > 0 {
+                b.push(b',');
+            }
+            b.push(b'[');
+            write_str(b, origin);
+            b.push(b',');
+            write_u64(b, inc);
+            b.push(b',');
+            write_u64(b, seq);
+            b.push(b']');
+        }
+        b.push(b']');
+        if end {
+            b.extend_from_slice(b",\"e\":true");
+        }
         b.push(b'}');
     });
 }
@@ -985,6 +1114,57 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_round_trips_and_its_shape_is_checked() {
+        let mut out = Vec::new();
+        emit_summary(&mut out, [("A", 1, 2), ("B\"b", 3, u64::MAX)], true);
+        assert_eq!(
+            &out[4..],
+            br#"{"c":"sum","d":[["A",1,2],["B\"b",3,18446744073709551615]],"e":true}"#
+        );
+        let Wire::Summary(s) = parse(&out[4..], 10).unwrap() else {
+            panic!()
+        };
+        assert!(s.end);
+        assert_eq!(
+            s.entries,
+            vec![("A".into(), 1, 2), ("B\"b".into(), 3, u64::MAX)]
+        );
+        out.clear();
+        emit_summary(&mut out, [], false);
+        assert_eq!(
+            parse(&out[4..], 10).unwrap(),
+            Wire::Summary(Summary {
+                entries: vec![],
+                end: false
+            })
+        );
+        for (frame, says) in [
+            (r#"{"c":"sum"}"#, r#"field "d" is missing"#),
+            (
+                r#"{"c":"sum","d":[["A",1]]}"#,
+                "[name, incarnation, version]",
+            ),
+            (
+                r#"{"c":"sum","d":[["A",1,-2]]}"#,
+                "[name, incarnation, version]",
+            ),
+            (r#"{"c":"sum","d":{"A":1}}"#, "[name, incarnation, version]"),
+            (r#"{"c":"sum","d":[["",1,2]]}"#, "empty name"),
+            (
+                r#"{"c":"sum","d":[],"e":1}"#,
+                r#"field "e" is not a boolean"#,
+            ),
+            (
+                r#"{"c":"sum","d":[["A",1,2],["B",1,2],["C",1,2]]}"#,
+                "more than 2",
+            ),
+        ] {
+            let err = parse(frame.as_bytes(), 2).unwrap_err().to_string();
+            assert!(err.contains(says), "{frame}: {err}");
+        }
+    }
+
+    #[test]
     fn plain_names_and_numbers_are_read_in_place_and_the_rest_as_before() {
         let frame =
             br#"{"c":"msg","f":"Wolf","t":"Ro\u0073enberg","m":{},"h":18446744073709551615}"#;
@@ -1034,7 +1214,7 @@ mod tests {
             )
         );
         out.clear();
-        emit_lsa(&mut out, "A", 9, 2, ["B", "C"], ["D"]);
+        emit_lsa(&mut out, "A", 9, 2, ["B", "C"], [], ["D"]);
         assert_eq!(
             &out[4..],
             br#"{"c":"lsa","o":"A","i":9,"s":2,"n":["B","C"],"x":["D"]}"#
@@ -1048,10 +1228,21 @@ mod tests {
                 l.inc,
                 l.seq,
                 l.neighbors.len(),
+                l.v1_peers.len(),
                 l.externals.len()
             ),
-            ("A", 9, 2, 2, 1)
+            ("A", 9, 2, 2, 0, 1)
         );
+        out.clear();
+        emit_lsa(&mut out, "A", 9, 3, ["B"], ["Old"], []);
+        assert_eq!(
+            &out[4..],
+            br#"{"c":"lsa","o":"A","i":9,"s":3,"n":["B"],"p":["Old"],"x":[]}"#
+        );
+        let Wire::Lsa(l) = parse(&out[4..], 5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(l.v1_peers, ["Old"]);
         out.clear();
         emit_ack(&mut out, "B", "A", 9, 41, 1);
         assert_eq!(

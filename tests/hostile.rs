@@ -454,6 +454,11 @@ fn a_flood_of_descriptions_is_refused_at_the_limit() {
 fn a_message_that_has_made_max_hops_is_dropped_not_relayed() {
     let mut t = Victim::new(fast());
     let mut raw = t.identified("Mallory", true);
+    // A v2 agent is reached beyond its peers once it has described itself.
+    raw.send(
+        &mut t.c,
+        r#"{"c":"lsa","o":"Mallory","i":1,"s":1,"n":["V"],"x":[]}"#,
+    );
     let w = t.w;
     let v = t.v;
     t.c.run_until("W reaches Mallory", LIMIT, |c| c.reaches(w, "Mallory"));
