@@ -174,6 +174,10 @@ pub struct Lsdb {
     /// The lists `adj` points into; `garbage` entries of it are no longer pointed to.
     pool: Vec<u32>,
     garbage: usize,
+    /// Something the search reads changed since the last search.
+    graph_changed: bool,
+    /// Reused by `store_adj`.
+    scratch: Vec<u32>,
     /// Per id: the route as of the last search.
     routes: Vec<Option<Route>>,
     /// Per id: when its description was found unreachable, if it is.
@@ -200,6 +204,8 @@ impl Lsdb {
             adj: Vec::new(),
             pool: Vec::new(),
             garbage: 0,
+            graph_changed: false,
+            scratch: Vec::new(),
             routes: Vec::new(),
             unreachable_since: Vec::new(),
             found: Vec::new(),
@@ -220,10 +226,13 @@ impl Lsdb {
 
     /// Interns a name a peer's description brings, within the limit.
     fn intern(&mut self, name: &str) -> Result<u32, TableFull> {
-        if !self.ids.contains_key(name) && self.ids.len() >= self.max {
+        if let Some(&id) = self.ids.get(name) {
+            return Ok(id);
+        }
+        if self.ids.len() >= self.max {
             return Err(TableFull { max: self.max });
         }
-        Ok(self.intern_own(name))
+        Ok(self.insert_name(name))
     }
 
     /// Interns a name of this agent's own making: its own, its direct peers', and those it
@@ -231,9 +240,14 @@ impl Lsdb {
     /// what descriptions claim, so they are never refused: a database filled by descriptions
     /// must not stop this agent from describing its links or computing its routes.
     fn intern_own(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
+        match self.ids.get(name) {
+            Some(&id) => id,
+            None => self.insert_name(name),
         }
+    }
+
+    /// Gives a name not held yet an id.
+    fn insert_name(&mut self, name: &str) -> u32 {
         let entry = Entry {
             name: name.into(),
             description: None,
@@ -386,23 +400,50 @@ impl Lsdb {
             if let Some(d) = self.entries[y as usize].description.as_ref() {
                 if let Ok(j) = d.neighbors.binary_search(&id) {
                     let at = self.adj[y as usize].start as usize + j;
-                    self.pool[at] = if counts { id | MUTUAL } else { id };
+                    let w = if counts { id | MUTUAL } else { id };
+                    self.graph_changed |= self.pool[at] != w;
+                    self.pool[at] = w;
                 }
             }
         }
     }
 
     /// Writes `id`'s lists into `pool` for the search: in place when they fit, else at the
-    /// end; the pool is rebuilt when more than half of it is stale.
+    /// end; the pool is rebuilt when more than half of it is stale. Notes whether what the
+    /// search reads changed: the edges that count, the v1 peers, the names behind them.
     fn store_adj(&mut self, id: u32) {
         let old = self.adj[id as usize];
         let old_len = (old.neighbors + old.v1 + old.externals) as usize;
         let Some(d) = self.entries[id as usize].description.as_ref() else {
+            self.graph_changed |= old.described;
             self.adj[id as usize] = Adj::default();
             self.garbage += old_len;
             return;
         };
-        let len = d.neighbors.len() + d.v1_peers.len() + d.externals.len();
+        // An edge counts when the neighbor lists this agent back.
+        let mut new = std::mem::take(&mut self.scratch);
+        new.clear();
+        new.extend(d.neighbors.iter().map(|&v| {
+            if self.lists(v, id) {
+                v | MUTUAL
+            } else {
+                v
+            }
+        }));
+        new.extend_from_slice(&d.v1_peers);
+        new.extend_from_slice(&d.externals);
+        let (neighbors, v1) = (d.neighbors.len(), d.v1_peers.len());
+        let counted = |w: &&u32| **w & MUTUAL != 0;
+        let was = &self.pool[old.start as usize..old.start as usize + old_len];
+        let same = old.described
+            && old.v1 as usize == v1
+            && was[..old.neighbors as usize]
+                .iter()
+                .filter(counted)
+                .eq(new[..neighbors].iter().filter(counted))
+            && was[old.neighbors as usize..] == new[neighbors..];
+        self.graph_changed |= !same;
+        let len = new.len();
         let start = if len <= old_len {
             self.garbage += old_len - len;
             old.start as usize
@@ -411,22 +452,15 @@ impl Lsdb {
             self.pool.resize(self.pool.len() + len, 0);
             self.pool.len() - len
         };
-        // An edge counts when the neighbor lists this agent back.
-        for (k, &v) in d.neighbors.iter().enumerate() {
-            let counts = self.lists(v, id);
-            self.pool[start + k] = if counts { v | MUTUAL } else { v };
-        }
-        let v1 = start + d.neighbors.len();
-        self.pool[v1..v1 + d.v1_peers.len()].copy_from_slice(&d.v1_peers);
-        let ext = v1 + d.v1_peers.len();
-        self.pool[ext..ext + d.externals.len()].copy_from_slice(&d.externals);
+        self.pool[start..start + len].copy_from_slice(&new);
         self.adj[id as usize] = Adj {
             start: start as u32,
-            neighbors: d.neighbors.len() as u32,
-            v1: d.v1_peers.len() as u32,
-            externals: d.externals.len() as u32,
+            neighbors: neighbors as u32,
+            v1: v1 as u32,
+            externals: (len - neighbors - v1) as u32,
             described: true,
         };
+        self.scratch = new;
         if self.garbage > 64 && self.garbage > self.pool.len() / 2 {
             self.compact_pool();
         }
@@ -546,6 +580,7 @@ impl Lsdb {
     /// Also records, per name, the first-hop links of every shortest path
     /// ([`upstream_of`](Self::upstream_of)), and when each description became unreachable.
     pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> usize {
+        self.graph_changed = false;
         self.direct.clear();
         for d in direct {
             let id = self.intern_own(d.name);
@@ -672,6 +707,13 @@ impl Lsdb {
             }
         }
         self.changed.len()
+    }
+
+    /// Whether what the search reads changed since the last search: a new description that
+    /// changes none of the edges that count (its peer does not list it back yet, or no longer
+    /// did) needs no new search.
+    pub fn graph_changed(&self) -> bool {
+        self.graph_changed
     }
 
     /// The names whose route the last search changed, with their new route.
@@ -891,6 +933,41 @@ mod tests {
             })
         );
         assert!(db.route("B").unwrap().confirmed);
+    }
+
+    #[test]
+    fn a_new_description_asks_for_a_search_only_when_an_edge_that_counts_changes() {
+        let mut db = graph("A", &[("A", &["B"]), ("B", &["A"])]);
+        let d = direct(&[("B", 1)]);
+        db.shortest_paths(&d, 0);
+        assert!(!db.graph_changed());
+        // B lists C, which does not list B yet: no edge counts, nothing to search.
+        db.receive("B", 1, 2, ["A", "C"], [], []).unwrap();
+        assert!(!db.graph_changed());
+        // C describes itself without B: still nothing (C alone is unreachable either way)...
+        db.receive("C", 1, 1, [], [], []).unwrap();
+        assert!(db.graph_changed(), "a new description is new to the search");
+        db.shortest_paths(&d, 0);
+        assert_eq!(db.route("C"), None);
+        // ...until it lists B back.
+        db.receive("C", 1, 2, ["B"], [], []).unwrap();
+        assert!(db.graph_changed());
+        db.shortest_paths(&d, 0);
+        assert_eq!(hop(&mut db, &[("B", 1)], "C"), Some((1, 2)));
+        // A new version that changes nothing that counts, and a v1 peer added.
+        db.receive("C", 1, 3, ["B", "Gone"], [], []).unwrap();
+        assert!(!db.graph_changed());
+        db.receive("C", 1, 4, ["B", "Gone"], ["Old"], []).unwrap();
+        assert!(db.graph_changed());
+        db.shortest_paths(&d, 0);
+        // B drops C: the edge stops counting.
+        db.receive("B", 1, 3, ["A"], [], []).unwrap();
+        assert!(db.graph_changed());
+        db.shortest_paths(&d, 0);
+        assert_eq!(db.route("C"), None);
+        // C drops B afterwards: that edge no longer counted.
+        db.receive("C", 1, 5, ["Gone"], ["Old"], []).unwrap();
+        assert!(!db.graph_changed());
     }
 
     #[test]

@@ -558,6 +558,7 @@ impl Node {
                 Timer::Purge => {
                     self.purge_armed = false;
                     self.lsdb.purge(t.saturating_sub(LSA_KEEP));
+                    self.paths_dirty |= self.lsdb.graph_changed();
                     self.arm_purge();
                 }
             }
@@ -1059,7 +1060,7 @@ impl Node {
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
         match received {
             Received::Newer => {
-                self.paths_dirty = true;
+                self.paths_dirty |= self.lsdb.graph_changed();
                 self.stats.descriptions_applied += 1;
                 self.flood(&lsa.origin, Some(link));
             }
