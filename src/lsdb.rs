@@ -323,7 +323,8 @@ impl Lsdb {
     }
 
     /// Reads one entry of a peer's database summary: records that the peer holds `origin`'s
-    /// description at version `(inc, seq)`, and returns ours when it is newer, for the peer.
+    /// description at version `(inc, seq)`, and returns ours when it is newer, for the peer
+    /// (once per summary, however often the peer lists it).
     /// When the peer's is newer, the peer sends it on reading this agent's own summary.
     pub fn newer_than(
         &self,
@@ -333,6 +334,10 @@ impl Lsdb {
         listed: &mut Listed,
     ) -> Option<View<'_>> {
         let id = *self.ids.get(origin)?;
+        if listed.has(id) {
+            // Listed twice: answered already, whatever the peer claims now.
+            return None;
+        }
         listed.set(id);
         self.view(id).filter(|v| (v.inc, v.seq) > (inc, seq))
     }
@@ -423,13 +428,11 @@ impl Lsdb {
         // An edge counts when the neighbor lists this agent back.
         let mut new = std::mem::take(&mut self.scratch);
         new.clear();
-        new.extend(d.neighbors.iter().map(|&v| {
-            if self.lists(v, id) {
-                v | MUTUAL
-            } else {
-                v
-            }
-        }));
+        new.extend(
+            d.neighbors
+                .iter()
+                .map(|&v| if self.lists(v, id) { v | MUTUAL } else { v }),
+        );
         new.extend_from_slice(&d.v1_peers);
         new.extend_from_slice(&d.externals);
         let (neighbors, v1) = (d.neighbors.len(), d.v1_peers.len());

@@ -602,6 +602,9 @@ fn a_new_v2_link_exchanges_summaries_and_then_only_what_the_other_side_lacks() {
         sent[0].starts_with(r#"{"c":"lsa","o":"Y","i":2,"s":5"#),
         "{sent:?}"
     );
+    // Listing Y again does not have it sent again.
+    s.recv(1, r#"{"c":"sum","d":[["Y",0,0],["Y",1,1]]}"#);
+    assert_eq!(s.sent(1), Vec::<String>::new());
     s.recv(1, r#"{"c":"sum","d":[["Z",1,1]],"e":true}"#);
     let mut origins: Vec<String> = s
         .sent(1)
