@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use slab::Slab;
 
-use crate::node::{Action, LinkOrigin, Node, PeerInfo, Stats};
+use crate::node::{Action, Json, LinkOrigin, Node, PeerInfo, Stats};
 use crate::routing::Route;
 use crate::{ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError};
 
@@ -283,7 +283,7 @@ impl Agent {
             std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
         let now = Instant::now();
         let deadline = self.node.options().delivery_timeout.map(|d| now + d);
-        self.node.send_json(to, text, deadline, now)
+        self.node.send_json(to, Json::Text(text), deadline, now)
     }
 
     /// As [`send_message`](Agent::send_message), giving up if the destination has not confirmed
@@ -300,7 +300,8 @@ impl Agent {
         let text =
             std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
         let now = Instant::now();
-        self.node.send_json(to, text, Some(now + within), now)
+        self.node
+            .send_json(to, Json::Text(text), Some(now + within), now)
     }
 
     /// Sends a body that is already JSON.

@@ -31,6 +31,7 @@ use serde_json::value::RawValue;
 use slab::Slab;
 
 use crate::delivery::{Inbox, Outbox, Pending, Verdict};
+use crate::event::NameCache;
 use crate::frame::{FeedError, FrameDecoder};
 use crate::lsdb::{Direct, Lsdb, Received};
 use crate::routing::{Route, Routing};
@@ -300,6 +301,7 @@ pub struct Node {
     timers: TimerWheel<Timer>,
     fired: Vec<Timer>,
     ids: Vec<MessageId>,
+    names: NameCache,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
     transmit: VecDeque<LinkId>,
@@ -307,6 +309,34 @@ pub struct Node {
     next_message: u64,
     rng: u64,
     stats: Stats,
+}
+
+/// A message body on its way into the core.
+#[derive(Clone, Copy)]
+pub(crate) enum Json<'a> {
+    /// Already a `RawValue`: validated when it was made, so it is copied, never parsed again.
+    Raw(&'a RawValue),
+    /// Text serde_json just serialised from a value.
+    Text(&'a str),
+}
+
+impl Json<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Json::Raw(raw) => raw.get(),
+            Json::Text(text) => text,
+        }
+    }
+
+    /// An owned copy, for a body kept until it is confirmed.
+    fn to_boxed(self) -> Result<Box<RawValue>, SendError> {
+        match self {
+            Json::Raw(raw) => Ok(raw.to_owned()),
+            // serde_json offers no unchecked way from text to a `RawValue`.
+            Json::Text(text) => RawValue::from_string(text.to_owned())
+                .map_err(|e| SendError::Serialize(e.to_string())),
+        }
+    }
 }
 
 impl Node {
@@ -352,6 +382,7 @@ impl Node {
             timers: TimerWheel::new(256, 0),
             fired: Vec::new(),
             ids: Vec::new(),
+            names: NameCache::default(),
             events: VecDeque::new(),
             actions: VecDeque::new(),
             transmit: VecDeque::new(),
@@ -625,7 +656,7 @@ impl Node {
         now: Instant,
     ) -> Result<MessageId, SendError> {
         let deadline = self.opts.delivery_timeout.map(|d| now + d);
-        self.send_json(to, body.get(), deadline, now)
+        self.send_json(to, Json::Raw(body), deadline, now)
     }
 
     /// As [`send_message`](Self::send_message), giving up at `deadline` if not confirmed by then
@@ -637,17 +668,18 @@ impl Node {
         deadline: Instant,
         now: Instant,
     ) -> Result<MessageId, SendError> {
-        self.send_json(to, body.get(), Some(deadline), now)
+        self.send_json(to, Json::Raw(body), Some(deadline), now)
     }
 
-    /// As `send_message`, for a body the caller guarantees is valid JSON.
+    /// As `send_message`, for a body already known to be valid JSON.
     pub(crate) fn send_json(
         &mut self,
         to: &str,
-        body: &str,
+        json: Json<'_>,
         deadline: Option<Instant>,
         now: Instant,
     ) -> Result<MessageId, SendError> {
+        let body = json.text();
         let t = self.tick(now);
         if !wire::name_is_valid(to) {
             return Err(SendError::InvalidName { len: to.len() });
@@ -661,13 +693,13 @@ impl Node {
         }
         let id = MessageId(self.next_message);
         if *to == *self.name {
-            let body = RawValue::from_string(body.to_owned())
-                .map_err(|e| SendError::Serialize(e.to_string()))?;
+            let body = json.to_boxed()?;
             self.next_message += 1;
+            let me = self.names.get(&self.name);
             self.events.push_back(Event::Message {
-                from: self.name.to_string(),
-                to: self.name.to_string(),
-                via: self.name.to_string(),
+                from: me.clone(),
+                to: me.clone(),
+                via: me,
                 body: Body::new(body),
             });
             return Ok(id);
@@ -697,8 +729,7 @@ impl Node {
                 limit: self.opts.max_queued_per_destination,
             });
         }
-        let body = RawValue::from_string(body.to_owned())
-            .map_err(|e| SendError::Serialize(e.to_string()))?;
+        let body = json.to_boxed()?;
         self.next_message += 1;
         let slot = match slot {
             Some(s) => s,
@@ -1081,19 +1112,26 @@ impl Node {
         if !self.believable(&m.from, link, m.seq.is_some()) {
             return;
         }
-        let Some(prev) = self.link_peer(link) else {
+        // The link's fields directly rather than `link_peer`, to borrow the name cache beside.
+        let Some(prev) = self
+            .links
+            .get(link.0)
+            .and_then(Option::as_ref)
+            .and_then(|l| l.peer.as_deref())
+        else {
             return;
         };
         if *m.to == *self.name {
-            let via = prev.to_owned();
+            // Names come from the cache: the same few, message after message.
+            let via = self.names.get(prev);
             if let Some(seq) = m.seq {
                 if !self.receive_numbered(&m.from, seq) {
                     return;
                 }
             }
             self.events.push_back(Event::Message {
-                from: m.from.into_owned(),
-                to: m.to.into_owned(),
+                from: self.names.get(&m.from),
+                to: self.names.get(&m.to),
                 via,
                 body: Body::new(m.body.to_owned()),
             });
@@ -1220,11 +1258,12 @@ impl Node {
         self.outboxes[slot].confirm(a.seq, self.now, &mut ids);
         self.queued_total -= ids.len();
         self.stats.confirmed += ids.len() as u64;
-        for id in ids.drain(..) {
-            self.events.push_back(Event::Delivered {
-                to: a.from.to_string(),
-                id,
-            });
+        if !ids.is_empty() {
+            let to = self.names.get(&a.from);
+            for id in ids.drain(..) {
+                self.events
+                    .push_back(Event::Delivered { to: to.clone(), id });
+            }
         }
         self.ids = ids;
         self.pump(&a.from);
@@ -1698,7 +1737,7 @@ impl Node {
         self.queued_total -= ids.len();
         for id in ids.drain(..) {
             self.events.push_back(Event::Undeliverable {
-                to: ob.to.to_string(),
+                to: self.names.get(&ob.to),
                 id,
                 reason: UndeliverableReason::Expired,
             });
