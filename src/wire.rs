@@ -416,20 +416,24 @@ impl<'a> Cursor<'a> {
     /// A JSON number of plain digits that fits a `u64`, as the general parser reads it: JSON
     /// allows no leading zero, and a fraction or an exponent is not an integer here.
     fn number(&mut self) -> Option<u64> {
-        let rest = self.rest();
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        let mut end = start;
         let mut n: u64 = 0;
-        let mut digits = 0;
-        for &b in rest {
-            if !b.is_ascii_digit() {
-                break;
+        // Up to 19 digits stay below 10^19, which a u64 holds: no step can overflow.
+        while let Some(&d) = bytes.get(end).filter(|d| d.is_ascii_digit()) {
+            if end - start >= 19 {
+                n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            } else {
+                n = n * 10 + u64::from(d - b'0');
             }
-            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-            digits += 1;
+            end += 1;
         }
-        if digits == 0 || (digits > 1 && rest[0] == b'0') {
+        let digits = end - start;
+        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
             return None;
         }
-        self.at += digits;
+        self.at = end;
         Some(n)
     }
 
@@ -699,6 +703,12 @@ fn names<'a>(
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Names and most strings need no escape: one scan, one copy.
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -864,18 +874,37 @@ pub fn emit_ack(out: &mut Vec<u8>, from: &str, to: &str, inc: u64, seq: u64, hop
 
 /// Appends the decimal digits of `n` without allocating.
 pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    // Two digits per division: numbers on the message path run to 13 digits (incarnations).
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    while n >= 100 {
+        let pair = 2 * (n % 100) as usize;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = 2 * n as usize;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
+
+/// "00", "01", ... "99", back to back.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -1237,6 +1266,8 @@ mod tests {
             br#"{"c":"msg","f":"A","t":"B","m":1,"h":1.0}"#,
             br#"{"c":"msg","f":"A","t":"B","m":1,"h":1e2}"#,
             br#"{"c":"msg","f":"A","t":"B","m":1,"h":18446744073709551616}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":100000000000000000000}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":99999999999999999999999}"#,
             br#"{"c":"msg","f":"A","t":"B","m":1,"h":"1"}"#,
             br#"{"c":"msg","f":"A","t":"B","m":1,"h":null}"#,
             br#"{"c":"msg","f":"A","t":"B","m":1,"i":1,"s":2,"b":}"#,
@@ -1354,7 +1385,18 @@ mod tests {
             ("B", "A", 9, 41, Some(1))
         );
         let mut n = Vec::new();
-        for v in [0, 9, 10, 1234567890123, u64::MAX] {
+        for v in [
+            0,
+            9,
+            10,
+            99,
+            100,
+            101,
+            1000,
+            1234567890123,
+            u64::MAX / 10,
+            u64::MAX,
+        ] {
             n.clear();
             write_u64(&mut n, v);
             assert_eq!(n, v.to_string().as_bytes());
