@@ -729,7 +729,6 @@ impl Node {
                 limit: self.opts.max_queued_per_destination,
             });
         }
-        let body = json.to_boxed()?;
         self.next_message += 1;
         let slot = match slot {
             Some(s) => s,
@@ -743,14 +742,7 @@ impl Node {
             }
         };
         let deadline = deadline.map(|d| d.saturating_duration_since(self.epoch).as_millis() as u64);
-        self.outboxes[slot].push(Pending {
-            id,
-            body,
-            seq: 0,
-            sent_at: t,
-            resent: false,
-            deadline,
-        });
+        self.outboxes[slot].push(Pending::new(id, t, deadline), json.text());
         self.queued_total += 1;
         self.pump(to);
         Ok(id)
@@ -1677,7 +1669,7 @@ impl Node {
             if route.confirmed {
                 while l.pending() < max {
                     let base = ob.base();
-                    let Some((p, seq)) = ob.next_confirmed(self.opts.max_in_flight, self.now)
+                    let Some((p, body, seq)) = ob.next_confirmed(self.opts.max_in_flight, self.now)
                     else {
                         break;
                     };
@@ -1690,16 +1682,18 @@ impl Node {
                         base,
                     };
                     push_frame(l, route.link, &mut self.transmit, |out| {
-                        wire::emit_msg(out, &self.name, to, p.body.get(), Some(1), Some(seq))
+                        wire::emit_msg(out, &self.name, to, body, Some(1), Some(seq))
                     });
                 }
             } else {
                 let hops = first_hop(l);
                 while l.pending() < max {
-                    let Some(p) = ob.pop_unconfirmed() else { break };
+                    let Some((_, body)) = ob.pop_unconfirmed() else {
+                        break;
+                    };
                     self.queued_total -= 1;
                     push_frame(l, route.link, &mut self.transmit, |out| {
-                        wire::emit_msg(out, &self.name, to, p.body.get(), hops, None)
+                        wire::emit_msg(out, &self.name, to, body, hops, None)
                     });
                 }
             }
