@@ -31,7 +31,7 @@ use serde_json::value::RawValue;
 use slab::Slab;
 
 use crate::delivery::{Inbox, Outbox, Pending, Verdict};
-use crate::event::NameCache;
+use crate::event::{Name, NameCache};
 use crate::frame::{FeedError, FrameDecoder};
 use crate::lsdb::{Direct, Lsdb, Received};
 use crate::routing::{Route, Routing};
@@ -294,7 +294,7 @@ pub struct Node {
     held: BTreeMap<Box<str>, VecDeque<Held>>,
     held_total: usize,
     inboxes: BTreeMap<Box<str>, Inbox>,
-    acks_due: Vec<Box<str>>,
+    acks_due: Vec<Name>,
     /// Destinations with messages waiting for room in their link's buffer.
     blocked: BTreeSet<Box<str>>,
     dials: Vec<Dial>,
@@ -1208,7 +1208,7 @@ impl Node {
         let was_due = inbox.ack_due;
         let verdict = inbox.accept(seq, now);
         if inbox.ack_due && !was_due {
-            self.acks_due.push(from.into());
+            self.acks_due.push(self.names.get(from));
         }
         match verdict {
             Verdict::Deliver => true,
@@ -1622,15 +1622,17 @@ impl Node {
 
     /// Confirms what was handed over since the last commit, one cumulative ack per origin.
     fn send_acks(&mut self) {
-        for origin in std::mem::take(&mut self.acks_due) {
-            let Some(inbox) = self.inboxes.get_mut(&origin) else {
+        // The list is handed back afterwards, keeping its capacity for the next round.
+        let mut due = std::mem::take(&mut self.acks_due);
+        for origin in due.drain(..) {
+            let Some(inbox) = self.inboxes.get_mut(&*origin) else {
                 continue;
             };
             inbox.ack_due = false;
             let (inc, upto) = (inbox.inc, inbox.confirmed());
             match self.routing.route(&origin) {
                 Some(r) if self.link_is_v2(r.link) => {
-                    let me = self.name.clone();
+                    let me = self.names.get(&self.name);
                     self.with_control(r.link, |out| {
                         wire::emit_ack(out, &me, &origin, inc, upto, 1)
                     });
@@ -1639,6 +1641,7 @@ impl Node {
                 _ => {}
             }
         }
+        self.acks_due = due;
     }
 
     fn wake_dormant(&mut self, name: &str) {
