@@ -5,9 +5,11 @@
 //! `connect` call, and a reusable read buffer. It makes no protocol decision; it feeds bytes,
 //! link events and time to the [`Node`] and carries out what the node asks (dial, close, write).
 //!
-//! mio's contract is kept: reads and writes are drained until `WouldBlock`, `Interrupted` is
-//! retried, a zero-length read is end of stream, events for a vacant or reused slot are
-//! ignored. Each link may read at most [`READ_BUDGET`] bytes per poll, so one busy peer cannot
+//! mio's contract is kept: writes are drained until `WouldBlock`, `Interrupted` is retried, a
+//! zero-length read is end of stream, events for a vacant or reused slot are ignored. Reads are
+//! drained until `WouldBlock` too, except that on the edge-triggered selectors (epoll, kqueue)
+//! a read that fills less than the buffer ends the reading, as in tokio: the socket was empty
+//! then, and bytes arriving later raise a new event. That saves a system call per wake-up. Each link may read at most [`READ_BUDGET`] bytes per poll, so one busy peer cannot
 //! starve the rest; a link that hit its budget is read again on the next poll without waiting.
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -21,7 +23,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use slab::Slab;
 
-use crate::node::{Action, LinkOrigin, Node, PeerInfo, Stats};
+use crate::node::{Action, Json, LinkOrigin, Node, PeerInfo, Stats};
 use crate::routing::Route;
 use crate::{ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError};
 
@@ -35,6 +37,32 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8124";
 pub const READ_BUDGET: usize = 512 * 1024;
 
 const READ_BUF: usize = 64 * 1024;
+
+/// Whether mio's selector here is edge-triggered and reports every arrival of bytes (epoll,
+/// kqueue), so that a short read may end the reading of a socket. Elsewhere reads go on to
+/// `WouldBlock`.
+const EDGE_TRIGGERED: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "redox",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+));
+
+/// One readiness event, copied out of mio's list so that handling it may borrow the agent.
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    key: usize,
+    readable: bool,
+    writable: bool,
+    /// Read until `WouldBlock`, even after a short read.
+    drain: bool,
+}
 const WAKER: Token = Token(usize::MAX);
 
 /// Which link `disconnect` drops: a direct peer by name, or the link of a `connect` call.
@@ -119,7 +147,7 @@ pub struct Agent {
     node: Node,
     poll: Poll,
     events: Events,
-    ready: Vec<(usize, bool, bool)>,
+    ready: Vec<Ready>,
     sources: Slab<Source>,
     dials: Vec<Option<DialTarget>>,
     read_buf: Box<[u8]>,
@@ -283,7 +311,7 @@ impl Agent {
             std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
         let now = Instant::now();
         let deadline = self.node.options().delivery_timeout.map(|d| now + d);
-        self.node.send_json(to, text, deadline, now)
+        self.node.send_json(to, Json::Text(text), deadline, now)
     }
 
     /// As [`send_message`](Agent::send_message), giving up if the destination has not confirmed
@@ -300,7 +328,8 @@ impl Agent {
         let text =
             std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
         let now = Instant::now();
-        self.node.send_json(to, text, Some(now + within), now)
+        self.node
+            .send_json(to, Json::Text(text), Some(now + within), now)
     }
 
     /// Sends a body that is already JSON.
@@ -421,17 +450,23 @@ impl Agent {
         }
         self.ready.clear();
         for ev in self.events.iter() {
-            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            self.ready.push((ev.token().0, readable, writable));
+            let closed = ev.is_read_closed() || ev.is_error();
+            self.ready.push(Ready {
+                key: ev.token().0,
+                readable: ev.is_readable() || closed,
+                writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                // The end of the stream (or an error) must be read even after a short read.
+                drain: closed,
+            });
         }
         let now = Instant::now();
         for i in 0..self.ready.len() {
-            let (key, readable, writable) = self.ready[i];
-            self.on_ready(key, readable, writable, now);
+            let ready = self.ready[i];
+            self.on_ready(ready, now);
         }
         for link in std::mem::take(&mut self.backlog) {
-            self.read_link(link, now);
+            // No event tells whether the peer closed meanwhile: read to the end.
+            self.read_link(link, true, now);
         }
         self.node.handle_timeout(Instant::now());
         if self.node.has_events() {
@@ -442,7 +477,13 @@ impl Agent {
         Ok(())
     }
 
-    fn on_ready(&mut self, key: usize, readable: bool, writable: bool, now: Instant) {
+    fn on_ready(&mut self, ready: Ready, now: Instant) {
+        let Ready {
+            key,
+            readable,
+            writable,
+            drain,
+        } = ready;
         match self.sources.get(key) {
             Some(Source::Listener(_)) => self.accept(key, now),
             // Any readiness of a connecting socket may mean the connect finished or failed.
@@ -452,7 +493,7 @@ impl Agent {
                     self.flush_link(LinkId(key), now);
                 }
                 if readable {
-                    self.read_link(LinkId(key), now);
+                    self.read_link(LinkId(key), drain, now);
                 }
             }
             // A stale event for a slot closed earlier in this poll.
@@ -559,7 +600,9 @@ impl Agent {
         }
     }
 
-    fn read_link(&mut self, link: LinkId, now: Instant) {
+    /// Reads what `link` has, up to the budget. Unless `drain`, a short read ends it (see the
+    /// module docs).
+    fn read_link(&mut self, link: LinkId, drain: bool, now: Instant) {
         let mut total = 0;
         loop {
             let Some(Source::Link(c)) = self.sources.get_mut(link.0) else {
@@ -579,6 +622,9 @@ impl Agent {
                         total += n;
                         if total >= READ_BUDGET {
                             self.backlog.push(link);
+                            return;
+                        }
+                        if n < self.read_buf.len() && !drain && EDGE_TRIGGERED {
                             return;
                         }
                     } else {

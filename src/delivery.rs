@@ -16,8 +16,6 @@
 
 use std::collections::VecDeque;
 
-use serde_json::value::RawValue;
-
 use crate::MessageId;
 use crate::wire::Seq;
 
@@ -28,13 +26,15 @@ pub const MAX_RTO: u64 = 5_000;
 /// Retransmission timeout before any round trip was measured, ms.
 pub const INITIAL_RTO: u64 = 500;
 
-/// A message of this agent's, waiting for its confirmation.
+/// A message of this agent's, waiting for its confirmation. Its body is kept, for
+/// retransmission, in its outbox ([`Outbox::body`]).
 #[derive(Debug)]
 pub struct Pending {
     /// The id `send_message` returned.
     pub id: MessageId,
-    /// The body, kept for retransmission.
-    pub body: Box<RawValue>,
+    /// Where the body is in the outbox's store: offset since the outbox began, and length.
+    at: u64,
+    len: usize,
     /// Its number in the stream, once sent on a confirmed route (0 before).
     pub seq: u64,
     /// When it was last sent.
@@ -45,6 +45,21 @@ pub struct Pending {
     pub deadline: Option<u64>,
 }
 
+impl Pending {
+    /// A message not sent yet, held since `sent_at`; its body is given to [`Outbox::push`].
+    pub fn new(id: MessageId, sent_at: u64, deadline: Option<u64>) -> Pending {
+        Pending {
+            id,
+            at: 0,
+            len: 0,
+            seq: 0,
+            sent_at,
+            resent: false,
+            deadline,
+        }
+    }
+}
+
 /// This agent's messages for one destination: confirmed-mode messages in flight (numbered, at
 /// the front, in number order), then messages not sent yet.
 #[derive(Debug)]
@@ -52,6 +67,12 @@ pub struct Outbox {
     /// The destination.
     pub to: Box<str>,
     queue: VecDeque<Pending>,
+    /// The bodies of the messages in `queue`, back to back in queue order, possibly after some
+    /// of messages already gone. One buffer for every body, reused as the stream flows, rather
+    /// than one allocation per message.
+    bodies: String,
+    /// Offset, since the outbox began, of the first byte of `bodies`.
+    bodies_at: u64,
     /// Messages at the front that carry a number.
     numbered: usize,
     /// Of those, how many were sent since the last go-back.
@@ -78,6 +99,8 @@ impl Outbox {
         Outbox {
             to: to.into(),
             queue: VecDeque::new(),
+            bodies: String::new(),
+            bodies_at: 0,
             numbered: 0,
             sent: 0,
             next_seq: first.max(1),
@@ -115,9 +138,29 @@ impl Outbox {
         self.next_seq
     }
 
-    /// Adds a message at the back.
-    pub fn push(&mut self, p: Pending) {
+    /// Adds a message at the back, with its body (valid JSON).
+    pub fn push(&mut self, mut p: Pending, body: &str) {
+        // Drop the bodies of messages gone from the front once they are at least half the
+        // store: each byte is moved at most once on average, and the store stays within twice
+        // what is held.
+        let live = self
+            .queue
+            .front()
+            .map_or(self.bodies.len(), |f| (f.at - self.bodies_at) as usize);
+        if live > 0 && live >= self.bodies.len() / 2 {
+            self.bodies.drain(..live);
+            self.bodies_at += live as u64;
+        }
+        p.at = self.bodies_at + self.bodies.len() as u64;
+        p.len = body.len();
+        self.bodies.push_str(body);
         self.queue.push_back(p);
+    }
+
+    /// The body of `p`, a message of this outbox.
+    pub fn body(&self, p: &Pending) -> &str {
+        let start = p.at.saturating_sub(self.bodies_at) as usize;
+        self.bodies.get(start..start + p.len).unwrap_or_default()
     }
 
     /// The lowest number not confirmed: what a destination without memory starts from.
@@ -130,7 +173,7 @@ impl Outbox {
 
     /// The next message to send on a confirmed route, if the window allows one: first those to
     /// resend after a go-back, then new ones (numbered now). Marks it sent at `now`.
-    pub fn next_confirmed(&mut self, window: usize, now: u64) -> Option<(&Pending, u64)> {
+    pub fn next_confirmed(&mut self, window: usize, now: u64) -> Option<(&Pending, &str, u64)> {
         let i = if self.sent < self.numbered {
             self.sent
         } else if self.numbered < self.queue.len() && self.numbered < window {
@@ -148,18 +191,21 @@ impl Outbox {
         }
         let p = &mut self.queue[i];
         p.sent_at = now;
-        Some((&self.queue[i], self.queue[i].seq))
+        let p = &self.queue[i];
+        Some((p, self.body(p), p.seq))
     }
 
     /// Takes the front message to send without confirmation (over a route that cannot
     /// confirm). Only when nothing numbered is in flight, which keeps the order.
-    pub fn pop_unconfirmed(&mut self) -> Option<Pending> {
+    pub fn pop_unconfirmed(&mut self) -> Option<(Pending, &str)> {
         if self.numbered > 0 {
             return None;
         }
         let p = self.queue.pop_front()?;
         self.sent = self.sent.saturating_sub(1);
-        Some(p)
+        // The body stays in the store until a later push drops it.
+        let body = self.body(&p);
+        Some((p, body))
     }
 
     /// Applies a cumulative confirmation of every number up to `upto`; appends the ids newly
@@ -318,27 +364,44 @@ impl Inbox {
 mod tests {
     use super::*;
 
-    fn body() -> Box<RawValue> {
-        RawValue::from_string("1".into()).unwrap()
-    }
-
     fn outbox_with(n: u64) -> Outbox {
         let mut o = Outbox::new("B", 0, 1);
         for i in 0..n {
-            o.push(Pending {
-                id: MessageId(i),
-                body: body(),
-                seq: 0,
-                sent_at: 0,
-                resent: false,
-                deadline: None,
-            });
+            o.push(Pending::new(MessageId(i), 0, None), &i.to_string());
         }
         o
     }
 
     fn send_all(o: &mut Outbox, window: usize, now: u64) -> Vec<u64> {
-        std::iter::from_fn(|| o.next_confirmed(window, now).map(|(_, s)| s)).collect()
+        std::iter::from_fn(|| o.next_confirmed(window, now).map(|(_, _, s)| s)).collect()
+    }
+
+    #[test]
+    fn bodies_share_one_store_that_stays_proportionate() {
+        let mut o = Outbox::new("B", 0, 1);
+        let mut done = Vec::new();
+        for i in 0..10_000u64 {
+            let body = format!("[{i},\"{}\"]", "x".repeat((i % 7) as usize));
+            o.push(Pending::new(MessageId(i), 0, None), &body);
+            let (p, sent, _) = o.next_confirmed(16, i).unwrap();
+            assert_eq!((p.id, sent), (MessageId(i), &*body));
+            if i % 5 == 4 {
+                // Everything held is still there, in order.
+                let held: Vec<String> = o.queue.iter().map(|p| o.body(p).to_owned()).collect();
+                for (k, b) in held.iter().enumerate() {
+                    let n = i + 1 - held.len() as u64 + k as u64;
+                    assert!(b.starts_with(&format!("[{n},")), "{b} for {n}");
+                }
+                o.confirm(o.next_seq() - 1, i, &mut done);
+            }
+            assert!(o.bodies.len() <= 2 * 5 * 15 + 15, "{}", o.bodies.len());
+        }
+        assert_eq!(done.len(), 10_000);
+        o.push(Pending::new(MessageId(0), 0, None), "null");
+        assert_eq!(
+            o.pop_unconfirmed().map(|(p, b)| (p.id, b)),
+            Some((MessageId(0), "null"))
+        );
     }
 
     #[test]
@@ -398,16 +461,9 @@ mod tests {
         }
         // The first outbox emptied and was dropped; the next one starts above its numbers.
         let mut second = Outbox::new("B", 1, first.next_seq());
-        second.push(Pending {
-            id: MessageId(9),
-            body: body(),
-            seq: 0,
-            sent_at: 0,
-            resent: false,
-            deadline: None,
-        });
+        second.push(Pending::new(MessageId(9), 0, None), "1");
         let base = second.base();
-        let (_, s) = second.next_confirmed(10, 2).unwrap();
+        let (_, _, s) = second.next_confirmed(10, 2).unwrap();
         assert_eq!((s, base), (4, 4));
         assert_eq!(dest.accept(seq(7, s, base), 2), Verdict::Deliver);
     }
@@ -419,21 +475,17 @@ mod tests {
         assert!(o.pop_unconfirmed().is_none());
         let mut done = Vec::new();
         o.confirm(1, 1, &mut done);
-        assert_eq!(o.pop_unconfirmed().map(|p| p.id), Some(MessageId(1)));
+        assert_eq!(
+            o.pop_unconfirmed().map(|(p, body)| (p.id, body)),
+            Some((MessageId(1), "1"))
+        );
     }
 
     #[test]
     fn deadlines_expire_from_the_front_only() {
         let mut o = outbox_with(0);
         for (i, d) in [(0, 50), (1, 10), (2, 10)] {
-            o.push(Pending {
-                id: MessageId(i),
-                body: body(),
-                seq: 0,
-                sent_at: 0,
-                resent: false,
-                deadline: Some(d),
-            });
+            o.push(Pending::new(MessageId(i), 0, Some(d)), "1");
         }
         let mut gone = Vec::new();
         o.expire(20, &mut gone);

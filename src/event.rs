@@ -2,7 +2,10 @@
 //!
 //! This module owns the event vocabulary only; the core decides when each event happens.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -29,11 +32,11 @@ pub enum Event {
     /// A message for this agent (the original's `message(msg, from, to, directlyFrom)`).
     Message {
         /// The agent that sent it.
-        from: String,
+        from: Name,
         /// This agent's name.
-        to: String,
+        to: Name,
         /// The direct peer it arrived from (the sender itself, or the last relay).
-        via: String,
+        via: Name,
         /// The message, as raw JSON.
         body: Body,
     },
@@ -41,7 +44,7 @@ pub enum Event {
     /// destination's application, after every earlier message this agent sent it.
     Delivered {
         /// The destination.
-        to: String,
+        to: Name,
         /// The id `send_message` returned.
         id: MessageId,
     },
@@ -49,7 +52,7 @@ pub enum Event {
     /// have been delivered.
     Undeliverable {
         /// The destination.
-        to: String,
+        to: Name,
         /// The id `send_message` returned.
         id: MessageId,
         /// Why.
@@ -264,5 +267,142 @@ impl fmt::Debug for Body {
 impl fmt::Display for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.get())
+    }
+}
+
+/// An agent's name in the events of the message path ([`Event::Message`],
+/// [`Event::Delivered`], [`Event::Undeliverable`]): a shared string, so that reporting a
+/// message copies no name. It reads as a `&str` (`Deref`, `AsRef`, `Borrow`, `Display`),
+/// compares with `str`, `&str` and `String`, and converts into a `String`.
+///
+/// ```
+/// let name = secretagent::Name::from("Wolf");
+/// assert!(name == "Wolf" && name.len() == 4);
+/// let owned: String = name.into();
+/// assert_eq!(owned, "Wolf");
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(s.into())
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name(s.into())
+    }
+}
+
+impl From<Name> for String {
+    fn from(n: Name) -> String {
+        n.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Name> for str {
+    fn eq(&self, other: &Name) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<Name> for &str {
+    fn eq(&self, other: &Name) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<Name> for String {
+    fn eq(&self, other: &Name) -> bool {
+        **self == *other.0
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// The few names a busy agent reports again and again (its own, its peers', its busiest
+/// correspondents), each made once and then shared by every event that carries it. Small and
+/// bounded: a name not among the last few used is made afresh, which is what every name cost
+/// before.
+#[derive(Debug, Default)]
+pub(crate) struct NameCache {
+    slots: [Option<Name>; NameCache::SLOTS],
+    next: usize,
+}
+
+impl NameCache {
+    const SLOTS: usize = 8;
+
+    /// `name` as a [`Name`], shared with earlier events when it was seen lately.
+    pub(crate) fn get(&mut self, name: &str) -> Name {
+        if let Some(n) = self.slots.iter().flatten().find(|n| **n == *name) {
+            return n.clone();
+        }
+        let n = Name::from(name);
+        self.slots[self.next] = Some(n.clone());
+        self.next = (self.next + 1) % Self::SLOTS;
+        n
     }
 }

@@ -3,7 +3,8 @@
 //! targets in `fuzz/` are one-line shims. Not part of the public API.
 //!
 //! Each body asserts properties, not just "no panic": chunking never changes what the frame
-//! decoder yields, and whatever the wire parser accepts re-emits to the same value.
+//! decoder yields, the wire parser's fast path agrees with its general path, and whatever the
+//! wire parser accepts re-emits to the same value.
 
 use crate::frame::{self, FeedError, FrameDecoder, FrameError};
 use crate::wire::{self, Wire};
@@ -53,9 +54,17 @@ pub fn frame(data: &[u8]) {
     }
 }
 
-/// The wire parser: anything it accepts, emitted again, parses to the same value.
+/// The wire parser: it agrees with the general parser (the message fast path changes no
+/// outcome, accepted or refused), and anything it accepts, emitted again, parses to the same
+/// value.
 pub fn wire(data: &[u8]) {
-    let Ok(parsed) = wire::parse(data, 64) else {
+    let result = wire::parse(data, 64);
+    assert_eq!(
+        result,
+        wire::parse_general(data, 64),
+        "the fast path and the general parser disagree"
+    );
+    let Ok(parsed) = result else {
         return;
     };
     let mut out = Vec::new();

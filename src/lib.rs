@@ -76,7 +76,7 @@ pub struct ReadmeDoctests;
 
 pub use agent::{Agent, DEFAULT_ADDR, DEFAULT_PORT, Peer, READ_BUDGET, Target};
 pub use error::{Error, SendError};
-pub use event::{Body, Event, LinkDownReason, UndeliverableReason};
+pub use event::{Body, Event, LinkDownReason, Name, UndeliverableReason};
 pub use id::{ConnectId, LinkId, MessageId};
 pub use node::{Node, Stats};
 pub use options::Options;

@@ -32,6 +32,7 @@ use serde_json::value::RawValue;
 use slab::Slab;
 
 use crate::delivery::{Inbox, Outbox, Pending, Verdict};
+use crate::event::{Name, NameCache};
 use crate::frame::{FeedError, FrameDecoder};
 use crate::lsdb::{Direct, Listed, Lsdb, Received};
 use crate::routing::{Route, Routing};
@@ -302,13 +303,14 @@ pub struct Node {
     held: BTreeMap<Box<str>, VecDeque<Held>>,
     held_total: usize,
     inboxes: BTreeMap<Box<str>, Inbox>,
-    acks_due: Vec<Box<str>>,
+    acks_due: Vec<Name>,
     /// Destinations with messages waiting for room in their link's buffer.
     blocked: BTreeSet<Box<str>>,
     dials: Vec<Dial>,
     timers: TimerWheel<Timer>,
     fired: Vec<Timer>,
     ids: Vec<MessageId>,
+    names: NameCache,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
     transmit: VecDeque<LinkId>,
@@ -316,6 +318,34 @@ pub struct Node {
     next_message: u64,
     rng: u64,
     stats: Stats,
+}
+
+/// A message body on its way into the core.
+#[derive(Clone, Copy)]
+pub(crate) enum Json<'a> {
+    /// Already a `RawValue`: validated when it was made, so it is copied, never parsed again.
+    Raw(&'a RawValue),
+    /// Text serde_json just serialised from a value.
+    Text(&'a str),
+}
+
+impl Json<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Json::Raw(raw) => raw.get(),
+            Json::Text(text) => text,
+        }
+    }
+
+    /// An owned copy, for a body kept until it is confirmed.
+    fn to_boxed(self) -> Result<Box<RawValue>, SendError> {
+        match self {
+            Json::Raw(raw) => Ok(raw.to_owned()),
+            // serde_json offers no unchecked way from text to a `RawValue`.
+            Json::Text(text) => RawValue::from_string(text.to_owned())
+                .map_err(|e| SendError::Serialize(e.to_string())),
+        }
+    }
 }
 
 impl Node {
@@ -361,6 +391,7 @@ impl Node {
             timers: TimerWheel::new(256, 0),
             fired: Vec::new(),
             ids: Vec::new(),
+            names: NameCache::default(),
             events: VecDeque::new(),
             actions: VecDeque::new(),
             transmit: VecDeque::new(),
@@ -637,7 +668,7 @@ impl Node {
         now: Instant,
     ) -> Result<MessageId, SendError> {
         let deadline = self.opts.delivery_timeout.map(|d| now + d);
-        self.send_json(to, body.get(), deadline, now)
+        self.send_json(to, Json::Raw(body), deadline, now)
     }
 
     /// As [`send_message`](Self::send_message), giving up at `deadline` if not confirmed by then
@@ -649,17 +680,18 @@ impl Node {
         deadline: Instant,
         now: Instant,
     ) -> Result<MessageId, SendError> {
-        self.send_json(to, body.get(), Some(deadline), now)
+        self.send_json(to, Json::Raw(body), Some(deadline), now)
     }
 
-    /// As `send_message`, for a body the caller guarantees is valid JSON.
+    /// As `send_message`, for a body already known to be valid JSON.
     pub(crate) fn send_json(
         &mut self,
         to: &str,
-        body: &str,
+        json: Json<'_>,
         deadline: Option<Instant>,
         now: Instant,
     ) -> Result<MessageId, SendError> {
+        let body = json.text();
         let t = self.tick(now);
         if !wire::name_is_valid(to) {
             return Err(SendError::InvalidName { len: to.len() });
@@ -673,13 +705,13 @@ impl Node {
         }
         let id = MessageId(self.next_message);
         if *to == *self.name {
-            let body = RawValue::from_string(body.to_owned())
-                .map_err(|e| SendError::Serialize(e.to_string()))?;
+            let body = json.to_boxed()?;
             self.next_message += 1;
+            let me = self.names.get(&self.name);
             self.events.push_back(Event::Message {
-                from: self.name.to_string(),
-                to: self.name.to_string(),
-                via: self.name.to_string(),
+                from: me.clone(),
+                to: me.clone(),
+                via: me,
                 body: Body::new(body),
             });
             return Ok(id);
@@ -709,8 +741,6 @@ impl Node {
                 limit: self.opts.max_queued_per_destination,
             });
         }
-        let body = RawValue::from_string(body.to_owned())
-            .map_err(|e| SendError::Serialize(e.to_string()))?;
         self.next_message += 1;
         let slot = match slot {
             Some(s) => s,
@@ -724,14 +754,7 @@ impl Node {
             }
         };
         let deadline = deadline.map(|d| d.saturating_duration_since(self.epoch).as_millis() as u64);
-        self.outboxes[slot].push(Pending {
-            id,
-            body,
-            seq: 0,
-            sent_at: t,
-            resent: false,
-            deadline,
-        });
+        self.outboxes[slot].push(Pending::new(id, t, deadline), json.text());
         self.queued_total += 1;
         self.pump(to);
         Ok(id)
@@ -1128,19 +1151,26 @@ impl Node {
         if !self.believable(&m.from, link, m.seq.is_some()) {
             return;
         }
-        let Some(prev) = self.link_peer(link) else {
+        // The link's fields directly rather than `link_peer`, to borrow the name cache beside.
+        let Some(prev) = self
+            .links
+            .get(link.0)
+            .and_then(Option::as_ref)
+            .and_then(|l| l.peer.as_deref())
+        else {
             return;
         };
         if *m.to == *self.name {
-            let via = prev.to_owned();
+            // Names come from the cache: the same few, message after message.
+            let via = self.names.get(prev);
             if let Some(seq) = m.seq {
                 if !self.receive_numbered(&m.from, seq) {
                     return;
                 }
             }
             self.events.push_back(Event::Message {
-                from: m.from.into_owned(),
-                to: m.to.into_owned(),
+                from: self.names.get(&m.from),
+                to: self.names.get(&m.to),
                 via,
                 body: Body::new(m.body.to_owned()),
             });
@@ -1225,7 +1255,7 @@ impl Node {
         let was_due = inbox.ack_due;
         let verdict = inbox.accept(seq, now);
         if inbox.ack_due && !was_due {
-            self.acks_due.push(from.into());
+            self.acks_due.push(self.names.get(from));
         }
         match verdict {
             Verdict::Deliver => true,
@@ -1267,11 +1297,12 @@ impl Node {
         self.outboxes[slot].confirm(a.seq, self.now, &mut ids);
         self.queued_total -= ids.len();
         self.stats.confirmed += ids.len() as u64;
-        for id in ids.drain(..) {
-            self.events.push_back(Event::Delivered {
-                to: a.from.to_string(),
-                id,
-            });
+        if !ids.is_empty() {
+            let to = self.names.get(&a.from);
+            for id in ids.drain(..) {
+                self.events
+                    .push_back(Event::Delivered { to: to.clone(), id });
+            }
         }
         self.ids = ids;
         self.pump(&a.from);
@@ -1645,15 +1676,17 @@ impl Node {
 
     /// Confirms what was handed over since the last commit, one cumulative ack per origin.
     fn send_acks(&mut self) {
-        for origin in std::mem::take(&mut self.acks_due) {
-            let Some(inbox) = self.inboxes.get_mut(&origin) else {
+        // The list is handed back afterwards, keeping its capacity for the next round.
+        let mut due = std::mem::take(&mut self.acks_due);
+        for origin in due.drain(..) {
+            let Some(inbox) = self.inboxes.get_mut(&*origin) else {
                 continue;
             };
             inbox.ack_due = false;
             let (inc, upto) = (inbox.inc, inbox.confirmed());
             match self.routing.route(&origin) {
                 Some(r) if self.link_is_v2(r.link) => {
-                    let me = self.name.clone();
+                    let me = self.names.get(&self.name);
                     self.with_control(r.link, |out| {
                         wire::emit_ack(out, &me, &origin, inc, upto, 1)
                     });
@@ -1662,6 +1695,7 @@ impl Node {
                 _ => {}
             }
         }
+        self.acks_due = due;
     }
 
     fn wake_dormant(&mut self, name: &str) {
@@ -1692,7 +1726,7 @@ impl Node {
             if route.confirmed {
                 while l.pending() < max {
                     let base = ob.base();
-                    let Some((p, seq)) = ob.next_confirmed(self.opts.max_in_flight, self.now)
+                    let Some((p, body, seq)) = ob.next_confirmed(self.opts.max_in_flight, self.now)
                     else {
                         break;
                     };
@@ -1705,16 +1739,18 @@ impl Node {
                         base,
                     };
                     push_frame(l, route.link, &mut self.transmit, |out| {
-                        wire::emit_msg(out, &self.name, to, p.body.get(), Some(1), Some(seq))
+                        wire::emit_msg(out, &self.name, to, body, Some(1), Some(seq))
                     });
                 }
             } else {
                 let hops = first_hop(l);
                 while l.pending() < max {
-                    let Some(p) = ob.pop_unconfirmed() else { break };
+                    let Some((_, body)) = ob.pop_unconfirmed() else {
+                        break;
+                    };
                     self.queued_total -= 1;
                     push_frame(l, route.link, &mut self.transmit, |out| {
-                        wire::emit_msg(out, &self.name, to, p.body.get(), hops, None)
+                        wire::emit_msg(out, &self.name, to, body, hops, None)
                     });
                 }
             }
@@ -1752,7 +1788,7 @@ impl Node {
         self.queued_total -= ids.len();
         for id in ids.drain(..) {
             self.events.push_back(Event::Undeliverable {
-                to: ob.to.to_string(),
+                to: self.names.get(&ob.to),
                 id,
                 reason: UndeliverableReason::Expired,
             });

@@ -268,6 +268,16 @@ static NULL: &str = "null";
 
 /// Parses one frame payload. `max_names` caps every name list (`iknow`, `who`).
 pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
+    parse_with(payload, max_names, true)
+}
+
+/// [`parse`] without the message fast path: the reference the fast path is checked against,
+/// by the unit tests and the wire fuzz target.
+pub(crate) fn parse_general(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
+    parse_with(payload, max_names, false)
+}
+
+fn parse_with(payload: &[u8], max_names: usize, fast: bool) -> Result<Wire<'_>, WireError> {
     match payload.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
         Some(_) => {
@@ -283,6 +293,18 @@ pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
     // and string without checking each again.
     let text =
         std::str::from_utf8(payload).map_err(|e| WireError::Json(format!("invalid UTF-8: {e}")))?;
+    if fast {
+        if let Some(m) = fast_msg(text) {
+            return Ok(Wire::Msg(m));
+        }
+    }
+    parse_envelope(text, max_names)
+}
+
+/// The general parser, for any frame: every field read into the envelope, then checked against
+/// the command. `text` is the whole payload, already checked to be UTF-8 starting with `{`
+/// after whitespace.
+fn parse_envelope(text: &str, max_names: usize) -> Result<Wire<'_>, WireError> {
     let env: Envelope<'_> =
         serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
 
@@ -323,6 +345,132 @@ pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
         };
     }
     Ok(Wire::Unknown)
+}
+
+/// The message frame exactly as this crate emits it, read without the envelope:
+/// `{"c":"msg","f":F,"t":T,"m":BODY}`, then optionally `,"h":H`, then optionally
+/// `,"i":I,"s":S,"b":B`, then `}` as the last byte; no whitespace outside the body (but
+/// before it, which the envelope skips too); names
+/// without escapes or control characters, within the naming rules; numbers as plain digits
+/// that fit a `u64`. That is nearly every frame on a busy link, and reading it this way costs a
+/// fraction of the envelope's map machinery.
+///
+/// Anything else (another key order, escapes, unknown or duplicate fields, another command, a
+/// bad name or number, trailing whitespace) returns `None`, and the frame goes through the
+/// general parser, so that what is accepted and every error stay exactly the general parser's.
+/// Whatever this accepts, the general parser accepts too, with an equal result: the body is
+/// read by serde_json's own raw-value reader (the one the envelope uses), and the remaining
+/// shapes are ones the envelope reads field by field with the same rules.
+fn fast_msg(text: &str) -> Option<Msg<'_>> {
+    let mut cur = Cursor { text, at: 0 };
+    cur.eat(b"{\"c\":\"msg\",\"f\":\"")?;
+    let from = cur.name()?;
+    cur.eat(b",\"t\":\"")?;
+    let to = cur.name()?;
+    cur.eat(b",\"m\":")?;
+    let body = cur.value()?;
+    let hops = match cur.eat(b",\"h\":") {
+        Some(()) => Some(cur.number()?),
+        None => None,
+    };
+    let seq = match cur.eat(b",\"i\":") {
+        Some(()) => {
+            let inc = cur.number()?;
+            cur.eat(b",\"s\":")?;
+            let seq = cur.number()?;
+            cur.eat(b",\"b\":")?;
+            let base = cur.number()?;
+            Some(Seq { inc, seq, base })
+        }
+        None => None,
+    };
+    cur.eat(b"}")?;
+    if cur.at != text.len() {
+        return None;
+    }
+    Some(Msg {
+        from: Cow::Borrowed(from),
+        to: Cow::Borrowed(to),
+        body,
+        hops,
+        seq,
+    })
+}
+
+/// A read position in a frame, for [`fast_msg`]. Every method returns `None` when the text does
+/// not have the expected shape, which sends the frame to the general parser.
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a [u8] {
+        self.text.as_bytes().get(self.at..).unwrap_or_default()
+    }
+
+    /// Consumes `lit` exactly.
+    fn eat(&mut self, lit: &[u8]) -> Option<()> {
+        if self.rest().starts_with(lit) {
+            self.at += lit.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A name after its opening quote, through its closing quote: no escape, no control
+    /// character (those are for the general parser), within the naming rules.
+    fn name(&mut self) -> Option<&'a str> {
+        let len = self
+            .rest()
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if self.rest()[len] != b'"' {
+            return None;
+        }
+        // Slicing at ASCII bytes of a `str` always falls on character boundaries.
+        let name = self.text.get(self.at..self.at + len)?;
+        self.at += len + 1;
+        name_is_valid(name).then_some(name)
+    }
+
+    /// A JSON number of plain digits that fits a `u64`, as the general parser reads it: JSON
+    /// allows no leading zero, and a fraction or an exponent is not an integer here.
+    fn number(&mut self) -> Option<u64> {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        let mut end = start;
+        let mut n: u64 = 0;
+        // Up to 19 digits stay below 10^19, which a u64 holds: no step can overflow.
+        while let Some(&d) = bytes.get(end).filter(|d| d.is_ascii_digit()) {
+            if end - start >= 19 {
+                n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            } else {
+                n = n * 10 + u64::from(d - b'0');
+            }
+            end += 1;
+        }
+        let digits = end - start;
+        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
+            return None;
+        }
+        self.at = end;
+        Some(n)
+    }
+
+    /// One JSON value, skipped without decoding by serde_json's raw-value reader: the reader
+    /// the envelope uses for every field, so a body is valid here exactly when it is there.
+    fn value(&mut self) -> Option<&'a RawValue> {
+        let rest = self.text.get(self.at..)?;
+        let mut de = serde_json::Deserializer::from_str(rest);
+        let raw = <&RawValue>::deserialize(&mut de).ok()?;
+        // The value borrows from `rest`: its end is where the frame continues. (It starts
+        // after any whitespace, which the envelope would skip too.)
+        let start = (raw.get().as_ptr() as usize).checked_sub(rest.as_ptr() as usize)?;
+        self.at += start + raw.get().len();
+        Some(raw)
+    }
 }
 
 fn parse_hello<'a>(
@@ -650,7 +798,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     // Names and most strings need no escape: one scan, one copy.
-    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -855,18 +1003,37 @@ pub fn emit_ack(out: &mut Vec<u8>, from: &str, to: &str, inc: u64, seq: u64, hop
 
 /// Appends the decimal digits of `n` without allocating.
 pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    // Two digits per division: numbers on the message path run to 13 digits (incarnations).
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    while n >= 100 {
+        let pair = 2 * (n % 100) as usize;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = 2 * n as usize;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
+
+/// "00", "01", ... "99", back to back.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -1190,6 +1357,152 @@ mod tests {
         }
     }
 
+    /// Both paths on one input: equal results, and whether the fast path took it.
+    fn agree(frame: &[u8]) -> bool {
+        let fast = parse(frame, 4);
+        let general = parse_general(frame, 4);
+        assert_eq!(fast, general, "{}", String::from_utf8_lossy(frame));
+        std::str::from_utf8(frame).is_ok_and(|t| fast_msg(t).is_some())
+    }
+
+    #[test]
+    fn the_fast_path_takes_emitted_messages() {
+        let seq = Some(Seq {
+            inc: 1_700_000_000_000,
+            seq: u64::MAX,
+            base: 0,
+        });
+        let mut out = Vec::new();
+        for (body, hops, seq) in [
+            (r#"{"seq":123456,"pad":"xxxx"}"#, Some(1), seq),
+            ("null", None, None),
+            ("0", Some(0), None),
+            ("-1.5e+3", None, seq),
+            (r#""a\"b\\c\u00e9\n""#, Some(31), seq),
+            (r#"[1,{"}":"{","]":["\"",[]]},"é"]"#, None, seq),
+            ("{ \"a\" : [ 1 , 2 ] }", Some(2), None),
+        ] {
+            out.clear();
+            emit_msg(&mut out, "Wolf", "Rosenberg", body, hops, seq);
+            assert!(agree(&out[4..]), "{body}");
+            let Ok(Wire::Msg(m)) = parse(&out[4..], 1) else {
+                panic!("{body}")
+            };
+            assert_eq!((m.body.get(), m.hops, m.seq), (body, hops, seq));
+        }
+        out.clear();
+        emit_msg(&mut out, "Fr\"ance", "CCCP", "1", None, None);
+        assert!(!agree(&out[4..]), "an escaped name goes the general way");
+    }
+
+    #[test]
+    fn the_fast_path_and_the_general_parser_agree() {
+        let long = "n".repeat(256);
+        let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
+        let owned = [
+            format!(r#"{{"c":"msg","f":"{long}","t":"B","m":1}}"#),
+            format!(r#"{{"c":"msg","f":"A","t":"{}","m":1}}"#, &long[..255]),
+            format!(r#"{{"c":"msg","f":"A","t":"B","m":{deep}}}"#),
+            format!(r#"{{"c":"msg","f":"A","t":"B","m":{}}}"#, &deep[..999]),
+        ];
+        let mut cases: Vec<&[u8]> = vec![
+            // Taken by the fast path.
+            br#"{"c":"msg","f":"A","t":"B","m":1}"#,
+            br#"{"c":"msg","f":"A","t":"B","m": 1,"h":0}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":"}\"{","i":1,"s":2,"b":3}"#,
+            r#"{"c":"msg","f":"Zoë","t":"B","m":{"a":"\ud800"},"h":5,"i":0,"s":0,"b":0}"#
+                .as_bytes(),
+            br#"{"c":"msg","f":"A","t":"B","m":{"a":{"b":[true,false,null,-0,0.5,1E9]}}}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":18446744073709551615}"#,
+            // Left to the general parser: other orders, spacing, fields and escapes.
+            br#"{"c":"msg","t":"B","f":"A","m":1}"#,
+            br#"{"f":"A","c":"msg","t":"B","m":1}"#,
+            br#" {"c":"msg","f":"A","t":"B","m":1}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1} "#,
+            br#"{"c":"msg","f":"A","t":"B","m":1 }"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1
+}"#,
+            br#"{"c":"msg", "f":"A","t":"B","m":1}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"x":2}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":1,"h":2}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"m":2}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"i":1,"s":2}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"s":2,"i":1,"b":3}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"i":1,"s":2,"b":3,"h":1}"#,
+            br#"{"c":"msg","f":"A","t":"B"}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1}}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,}"#,
+            br#"{"c":"msg","f":"A\u0041","t":"B","m":1}"#,
+            br#"{"c":"ms\u0067","f":"A","t":"B","m":1}"#,
+            br#"{"\u0063":"msg","f":"A","t":"B","m":1}"#,
+            b"{\"c\":\"msg\",\"f\":\"A\tB\",\"t\":\"B\",\"m\":1}",
+            br#"{"c":"msg","f":"","t":"B","m":1}"#,
+            br#"{"c":"msg","f":"A","t":"","m":1}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":2,"h":1}"#,
+            br#"{"c":"msgs","f":"A","t":"B","m":1}"#,
+            // Bad numbers.
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":01}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":-1}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":1.0}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":1e2}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":18446744073709551616}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":100000000000000000000}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":99999999999999999999999}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":"1"}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":null}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"i":1,"s":2,"b":}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":01}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":-}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1.}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1e}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":.5}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":+1}"#,
+            // Bad bodies.
+            br#"{"c":"msg","f":"A","t":"B","m":}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":nul}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":tru}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":[1,]}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":{"a":1,}}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":{"a"}}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":{1:2}}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":[1 2]}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":"\x"}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":"\u12"}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":"\u12G4"}"#,
+            b"{\"c\":\"msg\",\"f\":\"A\",\"t\":\"B\",\"m\":\"a\nb\"}",
+            b"{\"c\":\"msg\",\"f\":\"A\",\"t\":\"B\",\"m\":\"\xff\"}",
+            br#"{"c":"msg","f":"A","t":"B","m":NaN}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":'a'}"#,
+            // Truncated.
+            br#"{"c":"msg","f":"A","t":"B","m":{"a":[1,2"#,
+            br#"{"c":"msg","f":"A","t":"B","m":"abc"#,
+            br#"{"c":"msg","f":"A","t":"B","m":"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"h":1"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1"#,
+            br#"{"c":"msg","f":"A"#,
+            br#"{"c":"msg""#,
+            b"{",
+        ];
+        cases.extend(owned.iter().map(|s| s.as_bytes()));
+        let taken: Vec<bool> = cases.iter().map(|c| agree(c)).collect();
+        // The first six, the 255-byte name and the deep body.
+        let expected: Vec<usize> = (0..6).chain([cases.len() - 3, cases.len() - 2]).collect();
+        let got: Vec<usize> = (0..cases.len()).filter(|&i| taken[i]).collect();
+        assert_eq!(got, expected);
+        // Every prefix of a message the fast path takes, and every single-byte change of it.
+        let base = br#"{"c":"msg","f":"A","t":"B","m":{"k":["v",1]},"h":1,"i":2,"s":3,"b":4}"#;
+        assert!(agree(base));
+        for n in 0..base.len() {
+            agree(&base[..n]);
+            for b in [b' ', b'"', b'\\', b'0', b'}', b']', b',', b':', 0x01, 0xc3] {
+                let mut c = base.to_vec();
+                c[n] = b;
+                agree(&c);
+            }
+        }
+    }
+
     #[test]
     fn round_trips_through_emit_and_parse() {
         let mut out = Vec::new();
@@ -1263,7 +1576,18 @@ mod tests {
             ("B", "A", 9, 41, Some(1))
         );
         let mut n = Vec::new();
-        for v in [0, 9, 10, 1234567890123, u64::MAX] {
+        for v in [
+            0,
+            9,
+            10,
+            99,
+            100,
+            101,
+            1000,
+            1234567890123,
+            u64::MAX / 10,
+            u64::MAX,
+        ] {
             n.clear();
             write_u64(&mut n, v);
             assert_eq!(n, v.to_string().as_bytes());

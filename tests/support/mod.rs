@@ -163,7 +163,7 @@ impl Cluster {
             .filter_map(|e| match e {
                 Event::Message {
                     from, via, body, ..
-                } => Some((from.clone(), via.clone(), body.get().to_owned())),
+                } => Some((from.to_string(), via.to_string(), body.get().to_owned())),
                 _ => None,
             })
             .collect()
