@@ -934,7 +934,7 @@ impl Node {
             Wire::Pong | Wire::Unknown => {}
             Wire::Hello(h) if !identified => self.on_hello(link, h)?,
             Wire::Reach { add, who } if identified && !v2 => self.on_reach(link, add, &who)?,
-            Wire::Msg(m) if identified => self.on_msg(link, m),
+            Wire::Msg(m) if identified => self.on_msg(link, m, frame),
             Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa)?,
             Wire::Ack(a) if identified && v2 => self.on_ack(link, a),
             Wire::Summary(d) if identified && v2 => self.on_summary(link, d),
@@ -1147,7 +1147,8 @@ impl Node {
         ok
     }
 
-    fn on_msg(&mut self, link: LinkId, m: Msg<'_>) {
+    /// A message frame `raw`, parsed as `m`.
+    fn on_msg(&mut self, link: LinkId, m: Msg<'_>, raw: &[u8]) {
         if !self.believable(&m.from, link, m.seq.is_some()) {
             return;
         }
@@ -1216,9 +1217,24 @@ impl Node {
             return;
         }
         let hops = l.is_v2().then(|| m.hops.unwrap_or(1) + 1);
-        push_frame(l, next, &mut self.transmit, |out| {
-            wire::emit_msg(out, &m.from, &m.to, m.body.get(), hops, m.seq)
-        });
+        let around = m
+            .hops_at
+            .and_then(|(start, end)| Some((raw.get(..start)?, raw.get(end..)?)));
+        match (around, hops) {
+            // The frame is exactly what `emit_msg` writes: copy it around the new hop count.
+            (Some((before, after)), Some(h)) => {
+                push_frame(l, next, &mut self.transmit, |out| {
+                    crate::frame::encode_with(out, |b| {
+                        b.extend_from_slice(before);
+                        wire::write_u64(b, h);
+                        b.extend_from_slice(after);
+                    });
+                });
+            }
+            _ => push_frame(l, next, &mut self.transmit, |out| {
+                wire::emit_msg(out, &m.from, &m.to, m.body.get(), hops, m.seq)
+            }),
+        }
         self.stats.relayed += 1;
         if self.opts.trace_relays {
             let prev = self.link_peer(link).unwrap_or_default().to_owned();

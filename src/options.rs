@@ -53,7 +53,9 @@ pub struct Options {
     /// speak it; 1 behaves exactly as an original agent.
     pub protocol_version: u8,
     /// Messages per destination sent on a confirmed route and not confirmed yet; more wait in
-    /// the queue. Default 1024.
+    /// the queue. Default 4096: enough to keep a fast link busy while confirmations travel
+    /// back (they go out once per batch read), and all of it within
+    /// `max_queued_per_destination`, which bounds the memory.
     pub max_in_flight: usize,
     /// Give up on a message not confirmed within this time, reporting
     /// [`Event::Undeliverable`](crate::Event::Undeliverable). `None` (the default) never gives up.
@@ -81,7 +83,7 @@ impl Default for Options {
             max_pending_links: 64,
             max_link_buffer: 1024 * 1024,
             protocol_version: 2,
-            max_in_flight: 1024,
+            max_in_flight: 4096,
             delivery_timeout: None,
             max_hops: 32,
             trace_relays: false,

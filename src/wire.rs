@@ -91,6 +91,9 @@ pub struct Msg<'a> {
     pub hops: Option<u64>,
     /// `i`, `s`, `b`: the end-to-end identity of a message sent for confirmed delivery (v2).
     pub seq: Option<Seq>,
+    /// Where the digits of `h` sit in the frame, when the frame is exactly what
+    /// [`emit_msg`] writes: a relay then copies the frame around a new hop count.
+    pub(crate) hops_at: Option<(usize, usize)>,
 }
 
 /// Where a confirmed message sits in its (origin, destination) stream.
@@ -369,9 +372,13 @@ fn fast_msg(text: &str) -> Option<Msg<'_>> {
     let to = cur.name()?;
     cur.eat(b",\"m\":")?;
     let body = cur.value()?;
-    let hops = match cur.eat(b",\"h\":") {
-        Some(()) => Some(cur.number()?),
-        None => None,
+    let (hops, hops_at) = match cur.eat(b",\"h\":") {
+        Some(()) => {
+            let start = cur.at;
+            let h = cur.number()?;
+            (Some(h), Some((start, cur.at)))
+        }
+        None => (None, None),
     };
     let seq = match cur.eat(b",\"i\":") {
         Some(()) => {
@@ -394,6 +401,7 @@ fn fast_msg(text: &str) -> Option<Msg<'_>> {
         body,
         hops,
         seq,
+        hops_at,
     })
 }
 
@@ -524,6 +532,7 @@ fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
         body,
         hops,
         seq,
+        hops_at: None,
     })
 }
 

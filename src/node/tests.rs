@@ -643,3 +643,21 @@ fn a_malformed_summary_closes_the_link() {
         "{down:?}"
     );
 }
+
+#[test]
+fn a_v2_relay_copies_the_frame_with_the_next_hop_count() {
+    let mut s = Script::new("Me");
+    accept_v2(&mut s, 0, "A");
+    accept_v2(&mut s, 1, "B");
+    s.sent(0);
+    s.sent(1);
+    s.recv(0, r#"{"c":"msg","f":"A","t":"B","m":{"x":[1,"}"]},"h":9}"#);
+    assert_eq!(
+        s.sent(1),
+        [r#"{"c":"msg","f":"A","t":"B","m":{"x":[1,"}"]},"h":10}"#]
+    );
+    // Another key order is read by the general parser and written afresh.
+    s.recv(0, r#"{"c":"msg","h":1,"t":"B","f":"A","m":2}"#);
+    assert_eq!(s.sent(1), [r#"{"c":"msg","f":"A","t":"B","m":2,"h":2}"#]);
+    assert_eq!(s.node.stats().relayed, 2);
+}
