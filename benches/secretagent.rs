@@ -116,10 +116,10 @@ fn derived(report: &mut Report) {
     );
     report.ratio(
         "latency/two-hops/vs-floor",
-        "latency, two hops p50 ÷ floor p50",
+        "latency, two hops p50 ÷ two-hop floor p50",
         "latency/two-hops/p50",
-        "latency/floor/p50",
+        "latency/floor-two-hops/p50",
         Unit::Factor,
-        Target::None,
+        Target::AtMost(1.3),
     );
 }

@@ -1,7 +1,8 @@
 //! Latency: the round trip of one message in flight, each party in its own process, measured by
 //! the sender from just before its send to the moment it drains the answer.
 //!
-//! - Floor: the framed message over blocking sockets, echoed by the other process.
+//! - Floor: the framed message over blocking sockets, echoed by the other process; for two
+//!   hops, passed through a third process that forwards frames both ways.
 //! - One hop: A sends to B, whose caller answers each message with a message back.
 //! - Two hops: A and B are linked only to a relay: A → relay → B → relay → A.
 //!
@@ -46,6 +47,34 @@ pub fn floor(cfg: &Config, report: &mut Report) -> Result<()> {
         samples,
         n,
         "blocking read and write",
+    );
+    Ok(())
+}
+
+/// Row 5b: the floor of two hops: ping → relay → echo → relay → ping, plain frames.
+pub fn floor_two_hops(cfg: &Config, report: &mut Report) -> Result<()> {
+    let (n, warm) = counts(cfg);
+    let samples = runs(cfg, || {
+        let mut echo = Child::role("raw echo", "raw-echo", &[])?;
+        let echo_port = listening(&mut echo)?;
+        let mut relay = Child::role("raw relay", "raw-relay", &["--port", &echo_port])?;
+        let port = listening(&mut relay)?;
+        let (count, warm) = (n.to_string(), warm.to_string());
+        let mut ping = Child::role(
+            "raw ping",
+            "raw-ping",
+            &["--port", &port, "--count", &count, "--warm", &warm],
+        )?;
+        let words = ping.expect("latency", SETUP + std::time::Duration::from_millis(n))?;
+        percentiles(&words)
+    })?;
+    add(
+        report,
+        "latency/floor-two-hops",
+        "latency floor, two hops (raw ping → relay → echo)",
+        samples,
+        n,
+        "blocking read and write; the relay forwards each way on its own thread",
     );
     Ok(())
 }

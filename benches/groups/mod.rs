@@ -46,6 +46,10 @@ pub const ALL: &[Bench] = &[
         run: latency::floor,
     },
     Bench {
+        id: "latency/floor-two-hops",
+        run: latency::floor_two_hops,
+    },
+    Bench {
         id: "latency/one-hop",
         run: latency::one_hop,
     },

@@ -24,6 +24,7 @@ pub fn run(role: &str, args: Vec<String>) -> ExitCode {
         "raw-source" => raw::source(&args),
         "raw-echo" => raw::echo(&args),
         "raw-ping" => raw::ping(&args),
+        "raw-relay" => raw::relay(&args),
         other => Err(format!("unknown role \"{other}\"")),
     };
     match result {

@@ -7,6 +7,8 @@
 //! - `raw-source --port P --count N [--serde]`: sends N frames as fast as the socket takes them,
 //!   then closes. With `--serde` it serialises the typed message anew for every frame.
 //! - `raw-echo`: prints `listening PORT`, takes one connection, and sends every frame back.
+//! - `raw-relay --port P`: prints `listening PORT`, takes one connection, dials P, and passes
+//!   every frame on, both ways (one thread per direction): the floor of a two-hop round trip.
 //! - `raw-ping --port P --count N --warm W`: sends a frame and waits for its echo, W times
 //!   unmeasured then N times measured, and prints `latency N P50 P99 MAX` (nanoseconds).
 
@@ -138,6 +140,34 @@ pub fn echo(_args: &Args) -> Result<()> {
         out.extend_from_slice(&buf);
         w.write_all(&out).context("echoing")?;
     }
+    Ok(())
+}
+
+/// `raw-relay`.
+pub fn relay(args: &Args) -> Result<()> {
+    let near = accept_one()?;
+    let far = dial(args)?;
+    let (near2, far2) = (
+        near.try_clone().context("cloning a socket")?,
+        far.try_clone().context("cloning a socket")?,
+    );
+    let back = std::thread::spawn(move || forward(&far2, &near2));
+    forward(&near, &far)?;
+    back.join().map_err(|_| "the backward thread panicked")?
+}
+
+/// Passes frames from `from` to `to` until `from` ends.
+fn forward(from: &TcpStream, mut to: &TcpStream) -> Result<()> {
+    let mut r = BufReader::with_capacity(BUF, from);
+    let mut buf = Vec::with_capacity(BUF);
+    let mut out = Vec::with_capacity(BUF);
+    while read_frame(&mut r, &mut buf)? {
+        out.clear();
+        out.extend_from_slice(&(buf.len() as u32).to_be_bytes());
+        out.extend_from_slice(&buf);
+        to.write_all(&out).context("passing a frame on")?;
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
     Ok(())
 }
 
