@@ -11,7 +11,7 @@
 //!
 //! A name's route comes from three sources, in this order of preference:
 //! 1. a direct link to it;
-//! 2. the shortest path over the v2 link-state database (set whole by [`Routing::set_paths`]);
+//! 2. the shortest path over the v2 link-state database (set by [`Routing::set_path`]);
 //! 3. v1 announcements: every direct peer that announced the name with `imcon4` and has not
 //!    withdrawn it with `im!con4`; the oldest announcement still standing wins, as in the
 //!    original. Hop counts are unknown for such names.
