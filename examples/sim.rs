@@ -4,7 +4,8 @@
 //! cargo run --release --example sim -- --agents 1000 --degree 4 --faults 200 --seed 7
 //! ```
 //! Options: `--agents N`, `--degree D` (average links per agent), `--faults F`, `--seed S`,
-//! `--pairs P` (sender→receiver pairs), `--messages M` (per pair), `--no-tables` (skip the
+//! `--pairs P` (sender→receiver pairs), `--messages M` (per pair), `--region R` (most agents a
+//! partition cuts off; a third of the agents, at most 50, by default), `--no-tables` (skip the
 //! routing-table check at quiescence). The same arguments always give the same run.
 
 #[path = "../tests/support/rng.rs"]
@@ -24,6 +25,7 @@ fn main() {
         pairs: 50,
         messages: 100,
         check_tables: true,
+        region: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -41,6 +43,7 @@ fn main() {
             "--seed" => cfg.seed = num("--seed"),
             "--pairs" => cfg.pairs = num("--pairs") as usize,
             "--messages" => cfg.messages = num("--messages"),
+            "--region" => cfg.region = num("--region") as usize,
             "--no-tables" => cfg.check_tables = false,
             other => {
                 eprintln!(
@@ -49,6 +52,9 @@ fn main() {
                 std::process::exit(2)
             }
         }
+    }
+    if cfg.region == 0 {
+        cfg.region = Config::region_for(cfg.agents);
     }
     let replay = cfg.replay();
     let (agents, faults) = (cfg.agents, cfg.faults);
@@ -60,14 +66,15 @@ fn main() {
             );
             println!();
             println!(
-                "| change | converged (virtual ms) | × latency | descriptions sent | control bytes | most updates, one agent | route computations |"
+                "| change | converged (virtual ms) | × latency | versions made | descriptions sent | control bytes | most updates, one agent | route computations |"
             );
-            println!("|---|---:|---:|---:|---:|---:|---:|");
+            println!("|---|---:|---:|---:|---:|---:|---:|---:|");
             let row = |what: &str, c: &Change| {
                 println!(
-                    "| {what} | {} | {:.1} | {} | {} | {} | {} |",
+                    "| {what} | {} | {:.1} | {} | {} | {} | {} | {} |",
                     c.converged_ms,
                     c.latencies,
+                    c.versions,
                     c.control_frames,
                     c.control_bytes,
                     c.max_updates,

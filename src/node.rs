@@ -63,6 +63,11 @@ const PATHS_HOLD_DOWN_MAX: u64 = 40;
 /// keep changing.
 const OWN_HOLD_DOWN: u64 = 10;
 
+/// How long a new link waits before this agent's description says so, ms: links come up in
+/// bursts (start-up, a restart, a partition healing), and every version is flooded to every
+/// agent, so the rest of the burst goes in the same version. A lost link does not wait.
+const OWN_GATHER: u64 = 20;
+
 /// Bytes of a database summary's part, about: small enough for any sensible `max_frame_len`,
 /// large enough that a thousand descriptions take a few frames.
 const SUMMARY_PART: usize = 16 * 1024;
@@ -159,8 +164,13 @@ pub struct Stats {
     pub descriptions_sent: u64,
     /// Descriptions received that were newer than the one held (routing updates applied).
     pub descriptions_applied: u64,
+    /// Versions of this agent's own description made (each one is flooded to every agent).
+    pub descriptions_originated: u64,
     /// Shortest-path computations.
     pub paths_computed: u64,
+    /// A change waits for the next shortest-path computation (its hold-down is running):
+    /// routes are not final yet.
+    pub paths_pending: bool,
     /// Control frames (hello, keepalive, announcements, descriptions, confirmations) written.
     pub control_frames: u64,
     /// Bytes of those frames.
@@ -239,13 +249,28 @@ struct Dial {
 
 #[derive(Debug, Clone, Copy)]
 enum Timer {
-    Hello { link: LinkId, serial: u64 },
-    Ping { link: LinkId, serial: u64 },
-    Reconnect { connect: ConnectId, attempt: u64 },
-    Outbox { slot: usize, serial: u64 },
+    Hello {
+        link: LinkId,
+        serial: u64,
+    },
+    Ping {
+        link: LinkId,
+        serial: u64,
+    },
+    Reconnect {
+        connect: ConnectId,
+        attempt: u64,
+    },
+    Outbox {
+        slot: usize,
+        serial: u64,
+    },
     Purge,
     Paths,
-    Own,
+    /// The hold-down or gathering time of this agent's own description ends at this tick.
+    Own {
+        at: u64,
+    },
 }
 
 /// A message relayed for another agent, held until its destination is reachable (the v1
@@ -285,8 +310,17 @@ pub struct Node {
     paths_waiting_since: Option<u64>,
     /// When this agent's own description last changed.
     own_at: Option<u64>,
-    /// A hold-down timer is armed for the next origination.
-    own_armed: bool,
+    /// The tick for which a timer is armed for the next origination, if one is.
+    own_armed: Option<u64>,
+    /// Since when a change of this agent's own description waits to go out.
+    own_waiting_since: Option<u64>,
+    /// Something this agent's description lists is gone: tell at once, however recent the
+    /// change is (a lost link is what failover waits for).
+    own_urgent: bool,
+    /// A peer's summary asked for this agent's own description while a new version was
+    /// waiting, and got nothing: the new version (or, if nothing changed, this one) must go
+    /// to every link.
+    own_withheld: bool,
     /// The current hold-down between versions: none at first, growing while changes keep
     /// coming.
     own_hold: u64,
@@ -374,7 +408,10 @@ impl Node {
             paths_hold: PATHS_HOLD_DOWN,
             paths_waiting_since: None,
             own_at: None,
-            own_armed: false,
+            own_armed: None,
+            own_waiting_since: None,
+            own_urgent: false,
+            own_withheld: false,
             own_hold: 0,
             purge_armed: false,
             flood_buf: Vec::new(),
@@ -585,7 +622,11 @@ impl Node {
                 }
                 // The hold-down is over; the commit below recomputes.
                 Timer::Paths => self.paths_armed = false,
-                Timer::Own => self.own_armed = false,
+                Timer::Own { at } => {
+                    if self.own_armed == Some(at) {
+                        self.own_armed = None;
+                    }
+                }
                 Timer::Purge => {
                     self.purge_armed = false;
                     self.lsdb.purge(t.saturating_sub(LSA_KEEP));
@@ -916,6 +957,7 @@ impl Node {
             streams: self.inboxes.len(),
             buffered_bytes: open.map(Link::pending).sum(),
             timers: self.timers.len(),
+            paths_pending: self.paths_dirty && self.opts.protocol_version >= 2,
             ..self.stats.clone()
         }
     }
@@ -1063,6 +1105,7 @@ impl Node {
                 self.routing.remove_via(name, link);
                 if l.heard.remove(&**name) {
                     self.own_dirty = true;
+                    self.own_urgent = true;
                 }
             }
         }
@@ -1110,8 +1153,16 @@ impl Node {
             return;
         }
         let mut listed = l.listed.take().unwrap_or_default();
+        // A version of this agent's own description is on its way to every link (this one's
+        // hello made it): the one held now would be flooded through the mesh for nothing.
+        let withhold = self.own_dirty;
+        let mine = |v: &crate::lsdb::View<'_>| withhold && v.origin == &*self.name;
         for (origin, inc, seq) in &d.entries {
             if let Some(view) = self.lsdb.newer_than(origin, *inc, *seq, &mut listed) {
+                if mine(&view) {
+                    self.own_withheld = true;
+                    continue;
+                }
                 push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
                     emit_description(out, view)
                 });
@@ -1124,6 +1175,10 @@ impl Node {
         }
         l.summary_read = true;
         for view in self.lsdb.unlisted(&listed) {
+            if mine(&view) {
+                self.own_withheld = true;
+                continue;
+            }
             push_control(l, link, &mut self.transmit, &mut self.stats, |out| {
                 emit_description(out, view)
             });
@@ -1387,6 +1442,7 @@ impl Node {
                 self.routing.remove_via(name, link);
             }
             self.own_dirty = true;
+            self.own_urgent = true;
             self.paths_dirty = true;
             self.paths_urgent = true;
         } else if !l.is_dialer() {
@@ -1487,6 +1543,8 @@ impl Node {
         let v2 = self.opts.protocol_version >= 2;
         if self.own_dirty && self.own_due() {
             self.own_dirty = false;
+            self.own_urgent = false;
+            self.own_waiting_since = None;
             let peers = |v2: bool| {
                 self.links
                     .iter()
@@ -1494,6 +1552,7 @@ impl Node {
                     .filter(move |l| l.is_v2() == v2)
                     .filter_map(|l| l.peer.as_deref())
             };
+            let withheld = std::mem::take(&mut self.own_withheld);
             if self
                 .lsdb
                 .originate(peers(true), peers(false), self.routing.v1_only())
@@ -1505,11 +1564,17 @@ impl Node {
                     _ => 0,
                 };
                 self.own_at = Some(self.now);
+                self.stats.descriptions_originated += 1;
                 if v2 {
                     let me = self.name.clone();
                     self.flood(&me, None);
                     self.paths_dirty = true;
                 }
+            } else if withheld && v2 {
+                // Nothing changed after all (a second link to a peer already linked): send
+                // what was withheld.
+                let me = self.name.clone();
+                self.flood(&me, None);
             }
         }
         if v2 {
@@ -1610,16 +1675,19 @@ impl Node {
     }
 
     /// Whether this agent's own description may be renumbered now. Links tend to come and go in
-    /// bursts (start-up, a flapping peer) and every version is flooded to every agent, so
-    /// while versions follow each other closely the next one waits out a hold-down that
-    /// doubles up to [`OWN_HOLD_DOWN`]. An isolated change, such as a lost link, and the first
-    /// few of a burst still go out at once.
+    /// bursts (start-up, a flapping peer) and every version is flooded to every agent, so a
+    /// new link waits [`OWN_GATHER`] for the rest of its burst, and while versions follow each
+    /// other closely the next one waits out a hold-down that doubles up to [`OWN_HOLD_DOWN`].
+    /// A lost link skips the gathering: traffic waits for it to be known.
     fn own_due(&mut self) -> bool {
-        let due = self.own_at.is_none_or(|at| self.now >= at + self.own_hold);
-        if !due && !self.own_armed {
-            self.own_armed = true;
-            let at = self.own_at.unwrap_or(self.now) + self.own_hold;
-            self.timers.insert(at, Timer::Own);
+        let since = *self.own_waiting_since.get_or_insert(self.now);
+        let gather = if self.own_urgent { 0 } else { OWN_GATHER };
+        let held = self.own_at.map_or(0, |at| at + self.own_hold);
+        let at = (since + gather).max(held);
+        let due = self.now >= at;
+        if !due && self.own_armed.is_none_or(|armed| at < armed) {
+            self.own_armed = Some(at);
+            self.timers.insert(at, Timer::Own { at });
         }
         due
     }

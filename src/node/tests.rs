@@ -593,8 +593,9 @@ fn a_new_v2_link_exchanges_summaries_and_then_only_what_the_other_side_lacks() {
         "no description sent before the peer's summary: {sent:?}"
     );
 
-    // B holds X as it is, Y older, Z unknown here, and nothing of Me or A: it is sent Y,
-    // Me and A, and nothing else.
+    // B holds X as it is, Y older, Z unknown here, and nothing of Me or A: it is sent Y
+    // and A, and nothing else. Me's description is about to change (B is new): the new
+    // version follows, to every link, once the rest of a burst of links had time to come.
     s.recv(1, r#"{"c":"sum","d":[["X",1,3],["Y",2,1]]}"#);
     let sent = s.sent(1);
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -615,7 +616,17 @@ fn a_new_v2_link_exchanges_summaries_and_then_only_what_the_other_side_lacks() {
         })
         .collect();
     origins.sort();
-    assert_eq!(origins, ["A", "Me"]);
+    assert_eq!(origins, ["A"]);
+    s.advance(100);
+    let sent = s.sent(1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let next = own + 1;
+    assert!(
+        sent[0].starts_with(&format!(
+            r#"{{"c":"lsa","o":"Me","i":7,"s":{next},"n":["A","B"]"#
+        )),
+        "{sent:?}"
+    );
 
     // A second summary is not read: the database is not sent twice.
     s.recv(1, r#"{"c":"sum","d":[],"e":true}"#);
@@ -660,4 +671,54 @@ fn a_v2_relay_copies_the_frame_with_the_next_hop_count() {
     s.recv(0, r#"{"c":"msg","h":1,"t":"B","f":"A","m":2}"#);
     assert_eq!(s.sent(1), [r#"{"c":"msg","f":"A","t":"B","m":2,"h":2}"#]);
     assert_eq!(s.node.stats().relayed, 2);
+}
+
+/// The versions of `origin`'s description written on `link` since the last look, as
+/// (seq, neighbors) pairs.
+fn descriptions_of(s: &mut Script, link: usize, origin: &str) -> Vec<(u64, Vec<String>)> {
+    s.sent(link)
+        .iter()
+        .filter_map(|f| {
+            let v: serde_json::Value = serde_json::from_str(f).unwrap();
+            (v["c"] == "lsa" && v["o"] == origin).then(|| {
+                let n = v["n"].as_array().unwrap();
+                let n = n.iter().map(|x| x.as_str().unwrap().to_owned()).collect();
+                (v["s"].as_u64().unwrap(), n)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn new_links_of_a_burst_share_one_version_and_a_lost_link_is_told_at_once() {
+    let mut s = Script::new("Me");
+    let first = s.node.lsdb().own().seq;
+    accept_v2(&mut s, 0, "A");
+    s.advance(5);
+    accept_v2(&mut s, 1, "B");
+    s.advance(5);
+    accept_v2(&mut s, 2, "C");
+    assert_eq!(descriptions_of(&mut s, 0, "Me"), vec![], "too early");
+    assert_eq!(s.node.lsdb().own().seq, first);
+
+    // One version for the three links, once the first has waited its gathering time.
+    s.advance(OWN_GATHER - 10 - 1);
+    assert_eq!(descriptions_of(&mut s, 0, "Me"), vec![]);
+    s.advance(1);
+    let all = vec!["A".to_owned(), "B".into(), "C".into()];
+    for link in 0..3 {
+        assert_eq!(
+            descriptions_of(&mut s, link, "Me"),
+            vec![(first + 1, all.clone())],
+            "link {link}"
+        );
+    }
+
+    // A lost link does not wait for the rest of a burst.
+    s.advance(1);
+    let now = s.now();
+    s.node
+        .handle_link_down(LinkId(2), LinkDownReason::PeerClosed, now);
+    let two = vec!["A".to_owned(), "B".into()];
+    assert_eq!(descriptions_of(&mut s, 0, "Me"), vec![(first + 2, two)]);
 }

@@ -16,7 +16,8 @@
 
 pub use super::rng::Rng;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use secretagent::node::{Action, LinkOrigin, Node};
@@ -40,6 +41,8 @@ pub struct Config {
     pub messages: u64,
     /// Check every routing table at quiescence (costly for thousands of agents).
     pub check_tables: bool,
+    /// Most agents a partition cuts off from the rest.
+    pub region: usize,
 }
 
 impl Config {
@@ -53,14 +56,30 @@ impl Config {
             pairs: 6,
             messages: 60,
             check_tables: true,
+            region: Config::region_for(20),
         }
+    }
+
+    /// The default partition size for `agents` agents: up to a third of them, at most 50.
+    /// In a random mesh nearly every agent of a region is on its border, so each cut
+    /// renumbers about as many descriptions as the region has agents, twice (cut, heal),
+    /// on both sides, each flooded to the whole mesh: a third of a thousand agents is some
+    /// 3 M descriptions per partition, which is what a run of that size would measure.
+    pub fn region_for(agents: usize) -> usize {
+        (agents / 3).clamp(1, 50)
     }
 
     /// The command that replays this run.
     pub fn replay(&self) -> String {
         format!(
-            "cargo run --release --example sim -- --agents {} --degree {} --faults {} --seed {} --pairs {} --messages {}",
-            self.agents, self.degree, self.faults, self.seed, self.pairs, self.messages
+            "cargo run --release --example sim -- --agents {} --degree {} --faults {} --seed {} --pairs {} --messages {} --region {}",
+            self.agents,
+            self.degree,
+            self.faults,
+            self.seed,
+            self.pairs,
+            self.messages,
+            self.region
         )
     }
 }
@@ -78,6 +97,8 @@ pub struct Change {
     pub max_updates: u64,
     /// Shortest-path computations, all agents together.
     pub computations: u64,
+    /// Versions of their own descriptions the agents made (each is flooded everywhere).
+    pub versions: u64,
 }
 
 /// What a run measured.
@@ -155,6 +176,34 @@ enum Ev {
     },
 }
 
+/// A scheduled event; ordered by time, then by the order it was scheduled in.
+#[derive(Debug)]
+struct Queued {
+    t: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.t, self.seq) == (other.t, other.seq)
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.t, self.seq).cmp(&(other.t, other.seq))
+    }
+}
+
 struct Agent {
     name: String,
     node: Option<Node>,
@@ -167,6 +216,8 @@ struct Agent {
     dial_of: BTreeMap<usize, ConnectId>,
     wake_at: Option<u64>,
     crashed: bool,
+    /// Routing updates as of the last look: descriptions applied, shortest paths computed.
+    updates: (u64, u64),
 }
 
 #[derive(Default)]
@@ -187,7 +238,12 @@ pub struct Sim {
     t0: Instant,
     pub now: u64,
     seq: u64,
-    queue: BTreeMap<(u64, u64), Ev>,
+    /// Events by (virtual ms, order of scheduling).
+    queue: BinaryHeap<Reverse<Queued>>,
+    /// Byte buffers of delivered `Ev::Bytes`, for the next ones.
+    spare: Vec<Vec<u8>>,
+    /// `SIM_TRACE`: `None` when unset; else the agents whose dials and frames are traced.
+    trace: Option<Vec<usize>>,
     agents: Vec<Agent>,
     conns: Vec<Conn>,
     /// Wanted topology: (dialler, listener).
@@ -195,7 +251,8 @@ pub struct Sim {
     /// Group per agent while partitioned.
     groups: Option<Vec<u8>>,
     pairs: Vec<Pair>,
-    /// Virtual time of the last routing update anywhere (a description applied).
+    /// Virtual time of the last routing update anywhere (a description applied, shortest
+    /// paths computed).
     last_update: u64,
     errors: Vec<String>,
     events: u64,
@@ -247,6 +304,7 @@ impl Sim {
                 dial_of: BTreeMap::new(),
                 wake_at: None,
                 crashed: false,
+                updates: (0, 0),
             })
             .collect();
         let mut sim = Sim {
@@ -255,7 +313,13 @@ impl Sim {
             t0: Instant::now(),
             now: 0,
             seq: 0,
-            queue: BTreeMap::new(),
+            queue: BinaryHeap::new(),
+            spare: Vec::new(),
+            trace: std::env::var("SIM_TRACE").ok().map(|t| {
+                t.split(',')
+                    .filter_map(|n| n.strip_prefix('a')?.parse().ok())
+                    .collect()
+            }),
             agents,
             conns: Vec::new(),
             edges,
@@ -284,7 +348,11 @@ impl Sim {
 
     fn push(&mut self, t: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.insert((t, self.seq), ev);
+        self.queue.push(Reverse(Queued {
+            t,
+            seq: self.seq,
+            ev,
+        }));
     }
 
     /// Starts (or restarts) agent `i` and dials its edges.
@@ -334,8 +402,17 @@ impl Sim {
         self.agents[i].node.as_mut()
     }
 
-    /// Carries out what agent `i`'s core asked for, and records its events.
+    /// Carries out what agent `i`'s core asked for, and records its events and whether it
+    /// updated its routing.
     fn drain(&mut self, i: usize) {
+        if let Some(node) = self.agents[i].node.as_ref() {
+            let s = node.stats();
+            let updates = (s.descriptions_applied, s.paths_computed);
+            if updates != self.agents[i].updates {
+                self.agents[i].updates = updates;
+                self.last_update = self.now;
+            }
+        }
         loop {
             let Some(node) = self.agents[i].node.as_mut() else {
                 return;
@@ -356,7 +433,9 @@ impl Sim {
             let Some(link) = node.poll_transmit() else {
                 break;
             };
-            let bytes = node.outbound(link).to_vec();
+            let mut bytes = self.spare.pop().unwrap_or_default();
+            bytes.clear();
+            bytes.extend_from_slice(node.outbound(link));
             node.consume_outbound(link, bytes.len(), at);
             if let Some(&c) = self.agents[i].links.get(&link.0) {
                 let end = usize::from(self.conns[c].ends[1] == (i, link));
@@ -395,7 +474,7 @@ impl Sim {
     }
 
     fn traced(&self, i: usize) -> bool {
-        std::env::var("SIM_TRACE").is_ok_and(|t| t.split(',').any(|n| n == name(i)))
+        self.trace.as_ref().is_some_and(|t| t.contains(&i))
     }
 
     fn dial(&mut self, i: usize, c: ConnectId) {
@@ -534,12 +613,14 @@ impl Sim {
 
     /// Processes every event up to virtual time `until`.
     pub fn run_until(&mut self, until: u64) {
-        while let Some(entry) = self.queue.first_entry() {
-            let (t, _) = *entry.key();
+        while let Some(Reverse(next)) = self.queue.peek() {
+            let t = next.t;
             if t > until {
                 break;
             }
-            let ev = entry.remove();
+            let Some(Reverse(Queued { ev, .. })) = self.queue.pop() else {
+                break;
+            };
             self.now = self.now.max(t);
             self.events += 1;
             self.handle(ev);
@@ -609,19 +690,11 @@ impl Sim {
                 let mut last = [0u8; 8];
                 last[..words.remainder().len()].copy_from_slice(words.remainder());
                 mix(u64::from_le_bytes(last));
-                let before = self.agents[agent]
-                    .node
-                    .as_ref()
-                    .map_or(0, |n| n.stats().descriptions_applied);
                 if let Some(node) = self.node(agent) {
                     node.handle_bytes(link, &bytes, at);
                 }
-                let after = self.agents[agent]
-                    .node
-                    .as_ref()
-                    .map_or(0, |n| n.stats().descriptions_applied);
-                if after > before {
-                    self.last_update = self.now;
+                if self.spare.len() < 1024 {
+                    self.spare.push(bytes);
                 }
                 self.drain(agent);
             }
@@ -706,7 +779,7 @@ impl Sim {
     /// Injects one random fault; returns its kind.
     pub fn fault(&mut self) -> &'static str {
         let kind = self.fault_inner();
-        if std::env::var("SIM_TRACE").is_ok() {
+        if self.trace.is_some() {
             eprintln!("{:>7} FAULT {kind}", self.now);
         }
         kind
@@ -779,11 +852,11 @@ impl Sim {
     }
 
     /// Splits the agents in two for a partition: a connected region around a random agent
-    /// (a site losing its uplinks), of up to a third of the mesh, against the rest. Partitions
-    /// cut every link between the two, and the rest may fall apart further.
+    /// (a site losing its uplinks), of up to `Config::region` agents, against the rest.
+    /// Partitions cut every link between the two, and the rest may fall apart further.
     fn region(&mut self) -> Vec<u8> {
         let n = self.agents.len();
-        let size = self.rng.range(1, (n as u64 / 3).max(1) + 1) as usize;
+        let size = self.rng.range(1, self.cfg.region.max(1) as u64 + 1) as usize;
         let adj = self.true_graph();
         let mut groups = vec![0u8; n];
         let start = self.rng.below(n as u64) as usize;
@@ -1030,7 +1103,7 @@ impl Sim {
     }
 
     /// Per agent: descriptions sent, control bytes written, descriptions applied.
-    fn control(&self) -> Vec<[u64; 4]> {
+    fn control(&self) -> Vec<[u64; 5]> {
         self.agents
             .iter()
             .map(|a| {
@@ -1040,27 +1113,32 @@ impl Sim {
                     s.control_bytes,
                     s.descriptions_applied,
                     s.paths_computed,
+                    s.descriptions_originated,
                 ]
             })
             .collect()
     }
 
     /// Runs until no routing update happened for a while; measures the change since `from`.
-    fn settle(&mut self, from: u64, before: Vec<[u64; 4]>) -> Change {
+    fn settle(&mut self, from: u64, before: Vec<[u64; 5]>) -> Change {
         self.last_update = self.now;
         let quiet = 4 * self.cfg.latency.1 + 50;
         loop {
             let step = self.now + quiet;
             self.run_until(step);
-            if self.now >= self.last_update + quiet {
+            let pending = self
+                .agents
+                .iter()
+                .any(|a| a.node.as_ref().is_some_and(|n| n.stats().paths_pending));
+            if self.now >= self.last_update + quiet && !pending {
                 break;
             }
         }
         // Per agent, so that a crashed agent (whose counters start again) counts for nothing.
         let after = self.control();
-        let delta: Vec<[u64; 4]> = after
+        let delta: Vec<[u64; 5]> = after
             .iter()
-            .zip(before.iter().chain(std::iter::repeat(&[0; 4])))
+            .zip(before.iter().chain(std::iter::repeat(&[0; 5])))
             .map(|(a, b)| std::array::from_fn(|k| a[k].saturating_sub(b[k])))
             .collect();
         let converged = self.last_update.saturating_sub(from);
@@ -1071,6 +1149,7 @@ impl Sim {
             control_bytes: delta.iter().map(|d| d[1]).sum(),
             max_updates: delta.iter().map(|d| d[2]).max().unwrap_or(0),
             computations: delta.iter().map(|d| d[3]).sum(),
+            versions: delta.iter().map(|d| d[4]).sum(),
         }
     }
 
