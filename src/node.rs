@@ -52,10 +52,6 @@ const ENVELOPE_SLACK: usize = 128;
 /// Least time between two shortest-path computations triggered from afar, ms.
 const PATHS_HOLD_DOWN: u64 = 5;
 
-/// How long a change from afar waits before shortest paths are recomputed, ms: a change
-/// usually arrives as two descriptions (both ends of a link), a few ms apart.
-const PATHS_START: u64 = 10;
-
 /// The most the hold-down between computations grows to while changes keep coming, ms.
 const PATHS_HOLD_DOWN_MAX: u64 = 40;
 
@@ -1655,7 +1651,7 @@ impl Node {
 
     /// Whether shortest paths may be recomputed now. A change of this agent's own links is
     /// applied at once; descriptions from afar arrive in bursts (a flood, a database exchange),
-    /// so a change waits [`PATHS_START`] for the rest of its burst, and after a computation the
+    /// so a change waits `Options::route_delay` for the rest of its burst, and after a computation the
     /// next one waits out a hold-down: a burst costs one computation rather than one per
     /// description. The hold-down starts short, so that an isolated change is acted on
     /// quickly, and doubles while computations follow each other closely, as OSPF throttles
@@ -1665,7 +1661,8 @@ impl Node {
             return true;
         }
         let since = *self.paths_waiting_since.get_or_insert(self.now);
-        let at = (since + PATHS_START).max(self.paths_at.map_or(0, |at| at + self.paths_hold));
+        let start = Self::ms(self.opts.route_delay);
+        let at = (since + start).max(self.paths_at.map_or(0, |at| at + self.paths_hold));
         let due = self.now >= at;
         if !due && !self.paths_armed {
             self.paths_armed = true;

@@ -66,6 +66,13 @@ pub struct Options {
     /// Report every message relayed through this agent as [`Event::Relayed`](crate::Event::Relayed).
     /// Off by default; meant for debugging and demonstrations.
     pub trace_relays: bool,
+    /// How long a routing change from afar waits for the rest of its burst before routes are
+    /// recomputed (v2). A changed link is described by both its ends, and the two
+    /// descriptions arrive as far apart as the paths they took differ: within a millisecond
+    /// on a LAN, tens of milliseconds across sites. A longer wait takes more changes into
+    /// one computation (each is a search over the whole mesh) and reacts that much later.
+    /// A change of this agent's own links never waits. Default 10 ms.
+    pub route_delay: Duration,
 }
 
 impl Default for Options {
@@ -87,6 +94,7 @@ impl Default for Options {
             delivery_timeout: None,
             max_hops: 32,
             trace_relays: false,
+            route_delay: Duration::from_millis(10),
         }
     }
 }

@@ -16,8 +16,7 @@
 
 pub use super::rng::Rng;
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use secretagent::node::{Action, LinkOrigin, Node};
@@ -176,34 +175,6 @@ enum Ev {
     },
 }
 
-/// A scheduled event; ordered by time, then by the order it was scheduled in.
-#[derive(Debug)]
-struct Queued {
-    t: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.t, self.seq) == (other.t, other.seq)
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.t, self.seq).cmp(&(other.t, other.seq))
-    }
-}
-
 struct Agent {
     name: String,
     node: Option<Node>,
@@ -237,9 +208,10 @@ pub struct Sim {
     rng: Rng,
     t0: Instant,
     pub now: u64,
-    seq: u64,
-    /// Events by (virtual ms, order of scheduling).
-    queue: BinaryHeap<Reverse<Queued>>,
+    /// Events by virtual ms, each ms's in the order they were scheduled.
+    queue: BTreeMap<u64, VecDeque<Ev>>,
+    /// Emptied buckets of `queue`, for the next ones.
+    spare_buckets: Vec<VecDeque<Ev>>,
     /// Byte buffers of delivered `Ev::Bytes`, for the next ones.
     spare: Vec<Vec<u8>>,
     /// `SIM_TRACE`: `None` when unset; else the agents whose dials and frames are traced.
@@ -294,6 +266,9 @@ impl Sim {
         opts.auto_reconnect_interval = Duration::from_millis(200);
         opts.hello_timeout = Duration::from_millis(2000);
         opts.max_known_names = n * 4 + 64;
+        // Both ends' descriptions of a changed link cross the mesh by paths whose latencies
+        // differ by up to a few links' worth: wait for the pair rather than compute twice.
+        opts.route_delay = Duration::from_millis(3 * cfg.latency.1);
         let agents = (0..n)
             .map(|i| Agent {
                 name: name(i),
@@ -312,8 +287,8 @@ impl Sim {
             rng,
             t0: Instant::now(),
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: BTreeMap::new(),
+            spare_buckets: Vec::new(),
             spare: Vec::new(),
             trace: std::env::var("SIM_TRACE").ok().map(|t| {
                 t.split(',')
@@ -347,12 +322,11 @@ impl Sim {
     }
 
     fn push(&mut self, t: u64, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Reverse(Queued {
-            t,
-            seq: self.seq,
-            ev,
-        }));
+        let spare = &mut self.spare_buckets;
+        self.queue
+            .entry(t)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push_back(ev);
     }
 
     /// Starts (or restarts) agent `i` and dials its edges.
@@ -613,13 +587,14 @@ impl Sim {
 
     /// Processes every event up to virtual time `until`.
     pub fn run_until(&mut self, until: u64) {
-        while let Some(Reverse(next)) = self.queue.peek() {
-            let t = next.t;
+        while let Some(mut bucket) = self.queue.first_entry() {
+            let t = *bucket.key();
             if t > until {
                 break;
             }
-            let Some(Reverse(Queued { ev, .. })) = self.queue.pop() else {
-                break;
+            let Some(ev) = bucket.get_mut().pop_front() else {
+                self.spare_buckets.push(bucket.remove());
+                continue;
             };
             self.now = self.now.max(t);
             self.events += 1;
