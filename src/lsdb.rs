@@ -40,10 +40,23 @@ struct Description {
 /// What the shortest-path search found for one name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Found {
+    /// [`Found::NONE`]'s when not reached.
     hops: u32,
     /// The first hop, as an index into the direct peers sorted by name: the smallest among
     /// the shortest paths' first hops.
     via: u32,
+}
+
+impl Found {
+    /// Not reached (8 bytes where an `Option` takes 12: the search streams these).
+    const NONE: Found = Found {
+        hops: u32::MAX,
+        via: u32::MAX,
+    };
+
+    fn get(self) -> Option<Found> {
+        (self.hops != u32::MAX).then_some(self)
+    }
 }
 
 #[derive(Debug)]
@@ -192,8 +205,12 @@ pub struct Lsdb {
     /// Per id: when its description was found unreachable, if it is.
     unreachable_since: Vec<Option<u64>>,
     // Reused by every search.
-    found: Vec<Option<Found>>,
+    found: Vec<Found>,
     levels: Vec<Vec<u32>>,
+    /// The headers of one level's agents: (agent, where its lists start, counts).
+    visits: Vec<(u32, usize, [usize; 3])>,
+    /// Reused by `set_lists`: the neighbors a new version added or dropped.
+    turned: Vec<u32>,
     changed: Vec<u32>,
 }
 
@@ -220,6 +237,8 @@ impl Lsdb {
             unreachable_since: Vec::new(),
             found: Vec::new(),
             levels: Vec::new(),
+            visits: Vec::new(),
+            turned: Vec::new(),
             changed: Vec::new(),
         };
         db.me = db.intern_own(me);
@@ -394,17 +413,47 @@ impl Lsdb {
         let old_n = std::mem::replace(&mut d.neighbors, n);
         let old_p = std::mem::replace(&mut d.v1_peers, p);
         let old_x = std::mem::replace(&mut d.externals, x);
-        for &i in old_n.iter().chain(&old_p).chain(&old_x) {
-            let by = &mut self.entries[i as usize].listed_by;
-            if let Some(k) = by.iter().position(|&b| b == id) {
-                by.swap_remove(k);
+        // Only the names that came or went are touched: a new version usually changes one
+        // link of several, and every name touched is a cache miss in a large mesh.
+        let lists = [
+            (&old_n, &d.neighbors),
+            (&old_p, &d.v1_peers),
+            (&old_x, &d.externals),
+        ];
+        for (old, new) in lists {
+            diff(old, new, |i, added| {
+                let by = &mut self.entries[i as usize].listed_by;
+                if added {
+                    by.push(id);
+                } else if let Some(k) = by.iter().position(|&b| b == id) {
+                    by.swap_remove(k);
+                }
+            });
+        }
+        let mut turned = std::mem::take(&mut self.turned);
+        turned.clear();
+        diff(&old_n, &d.neighbors, |y, _| turned.push(y));
+        self.entries[id as usize].description = Some(d);
+        // Whether `id` lists `y` changed only for those: the other edges' bits stand.
+        self.store_adj(id);
+        for &y in &turned {
+            self.refresh_edge(y, id);
+        }
+        self.turned = turned;
+    }
+
+    /// Sets the [`MUTUAL`] bit of `id` in `y`'s neighbors, if `y` lists it: whether `id` lists
+    /// `y` back.
+    fn refresh_edge(&mut self, y: u32, id: u32) {
+        let counts = self.lists(id, y);
+        if let Some(d) = self.entries[y as usize].description.as_ref() {
+            if let Ok(j) = d.neighbors.binary_search(&id) {
+                let at = self.adj[y as usize].start as usize + j;
+                let w = if counts { id | MUTUAL } else { id };
+                self.graph_changed |= self.pool[at] != w;
+                self.pool[at] = w;
             }
         }
-        for &i in d.neighbors.iter().chain(&d.v1_peers).chain(&d.externals) {
-            self.entries[i as usize].listed_by.push(id);
-        }
-        self.entries[id as usize].description = Some(d);
-        self.refresh_mutual(id);
     }
 
     /// Recomputes the [`MUTUAL`] bits that depend on `id`'s description: its own edges', and
@@ -413,15 +462,7 @@ impl Lsdb {
         self.store_adj(id);
         for k in 0..self.entries[id as usize].listed_by.len() {
             let y = self.entries[id as usize].listed_by[k];
-            let counts = self.lists(id, y);
-            if let Some(d) = self.entries[y as usize].description.as_ref() {
-                if let Ok(j) = d.neighbors.binary_search(&id) {
-                    let at = self.adj[y as usize].start as usize + j;
-                    let w = if counts { id | MUTUAL } else { id };
-                    self.graph_changed |= self.pool[at] != w;
-                    self.pool[at] = w;
-                }
-            }
+            self.refresh_edge(y, id);
         }
     }
 
@@ -439,14 +480,27 @@ impl Lsdb {
             self.garbage += old_segment;
             return;
         };
-        // An edge counts when the neighbor lists this agent back.
+        // An edge counts when the neighbor lists this agent back. The bits of neighbors listed
+        // before still hold (`refresh_edge` keeps them as the neighbors' own descriptions
+        // change): only a new neighbor's description is looked at.
         let mut new = std::mem::take(&mut self.scratch);
         new.clear();
-        new.extend(
-            d.neighbors
-                .iter()
-                .map(|&v| if self.lists(v, id) { v | MUTUAL } else { v }),
-        );
+        let was = if old.described {
+            &self.pool[old.start as usize..old.start as usize + old.neighbors as usize]
+        } else {
+            &[]
+        };
+        let mut k = 0;
+        for &v in &d.neighbors {
+            while was.get(k).is_some_and(|&w| w & !MUTUAL < v) {
+                k += 1;
+            }
+            new.push(match was.get(k) {
+                Some(&w) if w & !MUTUAL == v => w,
+                _ if self.lists(v, id) => v | MUTUAL,
+                _ => v,
+            });
+        }
         new.extend_from_slice(&d.v1_peers);
         new.extend_from_slice(&d.externals);
         let (neighbors, v1) = (d.neighbors.len(), d.v1_peers.len());
@@ -620,7 +674,7 @@ impl Lsdb {
         self.words = self.direct.len().div_ceil(64).max(1);
         let words = self.words;
         self.found.clear();
-        self.found.resize(n, None);
+        self.found.resize(n, Found::NONE);
         self.upstream.clear();
         self.upstream.resize(n * words, 0);
         for level in &mut self.levels {
@@ -630,30 +684,37 @@ impl Lsdb {
             self.levels.resize_with(2, Vec::new);
         }
         for (k, &(id, _, _)) in self.direct.iter().enumerate() {
-            self.found[id as usize] = Some(Found {
+            self.found[id as usize] = Found {
                 hops: 1,
                 via: k as u32,
-            });
+            };
             self.upstream[id as usize * words + k / 64] |= 1 << (k % 64);
             self.levels[1].push(id);
         }
         let mut level = 1;
         while level < self.levels.len() {
             let nodes = std::mem::take(&mut self.levels[level]);
+            // Every agent's header is read before any is visited: the reads do not depend on
+            // each other, so the processor waits for their cache misses together rather than
+            // one after another (with a thousand agents in one process, most are misses).
+            let mut visits = std::mem::take(&mut self.visits);
+            visits.clear();
             for &u in &nodes {
-                let Some(here) = self.found[u as usize] else {
+                let head = self.heads[u as usize] as usize;
+                let counts = match self.pool.get(head..head + HEADER) {
+                    Some(&[n, p, x]) => [n as usize, p as usize, x as usize],
+                    _ => [0; 3],
+                };
+                visits.push((u, head + HEADER, counts));
+            }
+            for &(u, start, [neighbors, v1, externals]) in &visits {
+                let Some(here) = self.found[u as usize].get() else {
                     continue;
                 };
                 if here.hops as usize != level {
                     continue;
                 }
                 // Only v2 agents describe their links; v1 agents are leaves.
-                let head = self.heads[u as usize] as usize;
-                let [neighbors, v1, externals] = match self.pool.get(head..head + HEADER) {
-                    Some(&[n, p, x]) => [n as usize, p as usize, x as usize],
-                    _ => [0; 3],
-                };
-                let start = head + HEADER;
                 let v1_end = neighbors + v1;
                 for j in 0..v1_end + externals {
                     let w = self.pool[start + j];
@@ -664,7 +725,7 @@ impl Lsdb {
                         (w & !MUTUAL, 1)
                     } else {
                         // A name that describes itself is reached through its own edges instead.
-                        if self.adj[w as usize].described {
+                        if self.heads[w as usize] != 0 {
                             continue;
                         }
                         (w, if j < v1_end { 1 } else { 2 })
@@ -673,22 +734,22 @@ impl Lsdb {
                         continue;
                     }
                     let hops = level as u32 + cost;
-                    let merge = match self.found[v as usize] {
+                    let merge = match self.found[v as usize].get() {
                         Some(f) if f.hops < hops => continue,
                         Some(f) if f.hops == hops => {
                             if here.via < f.via {
-                                self.found[v as usize] = Some(Found {
+                                self.found[v as usize] = Found {
                                     hops,
                                     via: here.via,
-                                });
+                                };
                             }
                             true
                         }
                         _ => {
-                            self.found[v as usize] = Some(Found {
+                            self.found[v as usize] = Found {
                                 hops,
                                 via: here.via,
-                            });
+                            };
                             if self.levels.len() <= hops as usize {
                                 self.levels.resize_with(hops as usize + 1, Vec::new);
                             }
@@ -707,14 +768,15 @@ impl Lsdb {
                     }
                 }
             }
+            self.visits = visits;
             self.levels[level] = nodes;
             level += 1;
         }
         // Compare with the previous routes; record reachability for purging.
         self.changed.clear();
         for id in 0..n as u32 {
-            let described = self.adj[id as usize].described;
-            let route = self.found[id as usize].map(|f| {
+            let described = self.heads[id as usize] != 0;
+            let route = self.found[id as usize].get().map(|f| {
                 let (via, link, v2) = self.direct[f.via as usize];
                 Route {
                     link,
@@ -816,6 +878,33 @@ impl Lsdb {
             .filter(|(a, _)| a.described)
             .filter_map(|(_, &since)| since)
             .min()
+    }
+}
+
+/// Calls `f(i, true)` for every id of `new` not in `old` and `f(i, false)` for every id of `old`
+/// not in `new`; both sorted and free of repeats.
+fn diff(old: &[u32], new: &[u32], mut f: impl FnMut(u32, bool)) {
+    let (mut a, mut b) = (0, 0);
+    loop {
+        match (old.get(a), new.get(b)) {
+            (Some(o), Some(n)) if o == n => {
+                a += 1;
+                b += 1;
+            }
+            (Some(&o), Some(&n)) if o < n => {
+                f(o, false);
+                a += 1;
+            }
+            (Some(&o), None) => {
+                f(o, false);
+                a += 1;
+            }
+            (_, Some(&n)) => {
+                f(n, true);
+                b += 1;
+            }
+            (None, None) => return,
+        }
     }
 }
 
