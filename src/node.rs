@@ -923,6 +923,13 @@ impl Node {
         self.routing.routes()
     }
 
+    /// Routing updates so far: descriptions applied plus shortest-path computations. Cheaper
+    /// than [`stats`](Self::stats) (which walks every link): a caller waiting for routes to
+    /// settle can watch this stop moving, and [`Stats::paths_pending`] turn false.
+    pub fn routing_updates(&self) -> u64 {
+        self.stats.descriptions_applied + self.stats.paths_computed
+    }
+
     /// Own messages held for `name`: queued, or sent and not confirmed.
     pub fn queued_for(&self, name: &str) -> usize {
         self.outbox_of
@@ -973,7 +980,7 @@ impl Node {
             Wire::Hello(h) if !identified => self.on_hello(link, h)?,
             Wire::Reach { add, who } if identified && !v2 => self.on_reach(link, add, &who)?,
             Wire::Msg(m) if identified => self.on_msg(link, m, frame),
-            Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa)?,
+            Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa, frame)?,
             Wire::Ack(a) if identified && v2 => self.on_ack(link, a),
             Wire::Summary(d) if identified && v2 => self.on_summary(link, d),
             // A second hello, or a frame the link's version does not use: ignored.
@@ -1108,7 +1115,8 @@ impl Node {
         Ok(())
     }
 
-    fn on_lsa(&mut self, link: LinkId, lsa: Lsa<'_>) -> Result<(), LinkDownReason> {
+    /// A description frame `frame`, parsed as `lsa`.
+    fn on_lsa(&mut self, link: LinkId, lsa: Lsa<'_>, frame: &[u8]) -> Result<(), LinkDownReason> {
         let received = self
             .lsdb
             .receive(
@@ -1124,13 +1132,14 @@ impl Node {
             Received::Newer => {
                 self.paths_dirty |= self.lsdb.graph_changed();
                 self.stats.descriptions_applied += 1;
-                self.flood(&lsa.origin, Some(link));
+                let frame = lsa.as_emitted.then_some(frame);
+                self.flood(None, frame, Some(link));
             }
             Received::Same | Received::Older => {}
             Received::OwnRenumbered => {
                 self.inc = self.lsdb.own().inc;
                 let me = self.name.clone();
-                self.flood(&me, None);
+                self.flood(Some(&me), None, None);
             }
         }
         Ok(())
@@ -1401,15 +1410,23 @@ impl Node {
         }
     }
 
-    /// Sends the stored description of `origin` on every v2 link but `except`.
-    fn flood(&mut self, origin: &str, except: Option<LinkId>) {
-        let Some(lsa) = self.lsdb.get(origin) else {
-            return;
-        };
+    /// Sends `origin`'s description (`None`: the one just received, whose frame is `frame`
+    /// when it came in the form this agent writes) on every v2 link but `except`.
+    fn flood(&mut self, origin: Option<&str>, frame: Option<&[u8]>, except: Option<LinkId>) {
         // Encoded once, copied to every link: a flood reaches every link of every agent.
         let mut payload = std::mem::take(&mut self.flood_buf);
         payload.clear();
-        emit_description(&mut payload, lsa);
+        match (origin, frame) {
+            (None, Some(frame)) => crate::frame::encode(&mut payload, frame),
+            (Some(origin), _) => match self.lsdb.get(origin) {
+                Some(lsa) => emit_description(&mut payload, lsa),
+                None => return,
+            },
+            (None, None) => match self.lsdb.newest() {
+                Some(lsa) => emit_description(&mut payload, lsa),
+                None => return,
+            },
+        }
         for (i, slot) in self.links.iter_mut().enumerate() {
             let Some(l) = slot else { continue };
             if l.peer.is_none() || !l.is_v2() || Some(LinkId(i)) == except {
@@ -1563,14 +1580,14 @@ impl Node {
                 self.stats.descriptions_originated += 1;
                 if v2 {
                     let me = self.name.clone();
-                    self.flood(&me, None);
+                    self.flood(Some(&me), None, None);
                     self.paths_dirty = true;
                 }
             } else if withheld && v2 {
                 // Nothing changed after all (a second link to a peer already linked): send
                 // what was withheld.
                 let me = self.name.clone();
-                self.flood(&me, None);
+                self.flood(Some(&me), None, None);
             }
         }
         if v2 {

@@ -109,7 +109,7 @@ pub struct Seq {
 }
 
 /// One agent's view of its own links, flooded to every v2 agent (v2).
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Lsa<'a> {
     /// `o`: the agent described.
     pub origin: Cow<'a, str>,
@@ -123,6 +123,20 @@ pub struct Lsa<'a> {
     pub v1_peers: Vec<Cow<'a, str>>,
     /// `x`: names it reaches only through v1 peers, which describe nothing themselves.
     pub externals: Vec<Cow<'a, str>>,
+    /// The frame is in the form [`emit_lsa`] writes (its lists in any order): passing it on
+    /// as it came says the same as writing it again.
+    pub(crate) as_emitted: bool,
+}
+
+impl PartialEq for Lsa<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.origin == other.origin
+            && self.inc == other.inc
+            && self.seq == other.seq
+            && self.neighbors == other.neighbors
+            && self.v1_peers == other.v1_peers
+            && self.externals == other.externals
+    }
 }
 
 /// Part of a peer's database summary: which version of each description it holds (v2).
@@ -300,6 +314,9 @@ fn parse_with(payload: &[u8], max_names: usize, fast: bool) -> Result<Wire<'_>, 
         if let Some(m) = fast_msg(text) {
             return Ok(Wire::Msg(m));
         }
+        if let Some(l) = fast_lsa(text, max_names) {
+            return Ok(Wire::Lsa(l));
+        }
     }
     parse_envelope(text, max_names)
 }
@@ -405,7 +422,42 @@ fn fast_msg(text: &str) -> Option<Msg<'_>> {
     })
 }
 
-/// A read position in a frame, for [`fast_msg`]. Every method returns `None` when the text does
+/// The description fast path, as [`fast_msg`] is the message one: a description exactly as
+/// [`emit_lsa`] writes it (every name plain, every list within `max_names`) is read in place,
+/// with no envelope. Flooding brings every description once per link, so most frames an agent
+/// reads in a large mesh are these; anything else goes to the general parser.
+fn fast_lsa(text: &str, max_names: usize) -> Option<Lsa<'_>> {
+    let mut cur = Cursor { text, at: 0 };
+    cur.eat(b"{\"c\":\"lsa\",\"o\":\"")?;
+    let origin = cur.name()?;
+    cur.eat(b",\"i\":")?;
+    let inc = cur.number()?;
+    cur.eat(b",\"s\":")?;
+    let seq = cur.number()?;
+    cur.eat(b",\"n\":")?;
+    let neighbors = cur.names(max_names)?;
+    let v1_peers = match cur.eat(b",\"p\":") {
+        Some(()) => cur.names(max_names)?,
+        None => Vec::new(),
+    };
+    cur.eat(b",\"x\":")?;
+    let externals = cur.names(max_names)?;
+    cur.eat(b"}")?;
+    if cur.at != text.len() {
+        return None;
+    }
+    Some(Lsa {
+        origin: Cow::Borrowed(origin),
+        inc,
+        seq,
+        neighbors,
+        v1_peers,
+        externals,
+        as_emitted: true,
+    })
+}
+
+/// A read position in a frame, for [`fast_msg`] and [`fast_lsa`]. Every method returns `None` when the text does
 /// not have the expected shape, which sends the frame to the general parser.
 struct Cursor<'a> {
     text: &'a str,
@@ -441,6 +493,27 @@ impl<'a> Cursor<'a> {
         let name = self.text.get(self.at..self.at + len)?;
         self.at += len + 1;
         name_is_valid(name).then_some(name)
+    }
+
+    /// `[` plain names `]`, at most `max` of them, as [`emit_lsa`] writes a list.
+    fn names(&mut self, max: usize) -> Option<Vec<Cow<'a, str>>> {
+        self.eat(b"[")?;
+        let mut out = Vec::new();
+        if self.eat(b"]").is_some() {
+            return Some(out);
+        }
+        loop {
+            self.eat(b"\"")?;
+            let name = self.name()?;
+            if out.len() >= max {
+                return None;
+            }
+            out.push(Cow::Borrowed(name));
+            if self.eat(b",").is_none() {
+                self.eat(b"]")?;
+                return Some(out);
+            }
+        }
     }
 
     /// A JSON number of plain digits that fits a `u64`, as the general parser reads it: JSON
@@ -550,6 +623,7 @@ fn parse_lsa<'a>(env: &Envelope<'a>, max_names: usize) -> Result<Lsa<'a>, WireEr
         neighbors,
         v1_peers: optional(env.p, "p")?,
         externals: optional(env.x, "x")?,
+        as_emitted: false,
     })
 }
 
@@ -1508,6 +1582,83 @@ mod tests {
                 let mut c = base.to_vec();
                 c[n] = b;
                 agree(&c);
+            }
+        }
+    }
+
+    /// Both paths on one description: equal results, and whether the fast path took it.
+    fn agree_lsa(frame: &[u8], max: usize) -> bool {
+        let fast = parse(frame, max);
+        assert_eq!(
+            fast,
+            parse_general(frame, max),
+            "{}",
+            String::from_utf8_lossy(frame)
+        );
+        std::str::from_utf8(frame).is_ok_and(|t| fast_lsa(t, max).is_some())
+    }
+
+    #[test]
+    fn the_description_fast_path_takes_emitted_descriptions_and_agrees_on_the_rest() {
+        let mut out = Vec::new();
+        let lists: [(&[&str], &[&str], &[&str]); 4] = [
+            (&[], &[], &[]),
+            (&["B", "Zoë", "A"], &[], &["X"]),
+            (&["B"], &["Old", "Older"], &[]),
+            (&["A", "A", "B"], &["C"], &["D", "E"]),
+        ];
+        for (n, p, x) in lists {
+            out.clear();
+            emit_lsa(
+                &mut out,
+                "Me",
+                7,
+                u64::MAX,
+                n.iter().copied(),
+                p.iter().copied(),
+                x.iter().copied(),
+            );
+            assert!(agree_lsa(&out[4..], 4), "{n:?} {p:?} {x:?}");
+            let Ok(Wire::Lsa(l)) = parse(&out[4..], 4) else {
+                panic!("{n:?}")
+            };
+            assert!(l.as_emitted);
+            assert_eq!((&*l.origin, l.inc, l.seq), ("Me", 7, u64::MAX));
+            assert_eq!(
+                (l.neighbors.len(), l.v1_peers.len(), l.externals.len()),
+                (n.len(), p.len(), x.len())
+            );
+        }
+        let general: [&[u8]; 16] = [
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B","C","D"],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"p":null,"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"x":[],"n":["B"]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"x":[],"p":["C"]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[ "B"],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B",],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["\u0042"],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[""],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[1],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":01,"s":2,"n":[],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[]} "#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[]"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B","#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"x":[],"q":0}"#,
+        ];
+        for frame in general {
+            assert!(!agree_lsa(frame, 2), "{}", String::from_utf8_lossy(frame));
+        }
+        // Every prefix of one the fast path takes, and every single-byte change of it.
+        let base = br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B","C"],"p":["D"],"x":["E"]}"#;
+        assert!(agree_lsa(base, 2));
+        for n in 0..base.len() {
+            agree_lsa(&base[..n], 2);
+            for b in [b'"', b',', b'[', b']', b'{', b'}', b'\\', b'0', b' ', b'x'] {
+                let mut changed = base.to_vec();
+                changed[n] = b;
+                agree_lsa(&changed, 2);
             }
         }
     }

@@ -722,3 +722,28 @@ fn new_links_of_a_burst_share_one_version_and_a_lost_link_is_told_at_once() {
     let two = vec!["A".to_owned(), "B".into()];
     assert_eq!(descriptions_of(&mut s, 0, "Me"), vec![(first + 2, two)]);
 }
+
+#[test]
+fn a_description_is_passed_on_as_it_came_when_it_is_in_the_written_form() {
+    let mut s = Script::new("Me");
+    accept_v2(&mut s, 0, "A");
+    accept_v2(&mut s, 1, "B");
+    s.advance(100);
+    s.sent(0);
+    s.sent(1);
+    // The lists in an order this agent would not write them in: passed on byte for byte.
+    let written = r#"{"c":"lsa","o":"X","i":1,"s":3,"n":["Z","A","Me"],"x":[]}"#;
+    s.recv(0, written);
+    assert_eq!(s.sent(1), vec![written.to_owned()]);
+    assert_eq!(
+        s.sent(0),
+        Vec::<String>::new(),
+        "not back where it came from"
+    );
+    // Another form says the same, and is written again in this agent's form.
+    s.recv(0, r#"{"c":"lsa", "o":"X","i":1,"s":4,"n":["A"]}"#);
+    assert_eq!(
+        s.sent(1),
+        vec![r#"{"c":"lsa","o":"X","i":1,"s":4,"n":["A"],"x":[]}"#.to_owned()]
+    );
+}

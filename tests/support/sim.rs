@@ -187,8 +187,8 @@ struct Agent {
     dial_of: BTreeMap<usize, ConnectId>,
     wake_at: Option<u64>,
     crashed: bool,
-    /// Routing updates as of the last look: descriptions applied, shortest paths computed.
-    updates: (u64, u64),
+    /// Routing updates as of the last look (`Node::routing_updates`).
+    updates: u64,
 }
 
 #[derive(Default)]
@@ -279,7 +279,7 @@ impl Sim {
                 dial_of: BTreeMap::new(),
                 wake_at: None,
                 crashed: false,
-                updates: (0, 0),
+                updates: 0,
             })
             .collect();
         let mut sim = Sim {
@@ -380,8 +380,7 @@ impl Sim {
     /// updated its routing.
     fn drain(&mut self, i: usize) {
         if let Some(node) = self.agents[i].node.as_ref() {
-            let s = node.stats();
-            let updates = (s.descriptions_applied, s.paths_computed);
+            let updates = node.routing_updates();
             if updates != self.agents[i].updates {
                 self.agents[i].updates = updates;
                 self.last_update = self.now;
