@@ -5,7 +5,7 @@
 //! ```
 //! Options: `--agents N`, `--degree D` (average links per agent), `--faults F`, `--seed S`,
 //! `--pairs P` (sender→receiver pairs), `--messages M` (per pair), `--region R` (most agents a
-//! partition cuts off; a third of the agents, at most 50, by default), `--no-tables` (skip the
+//! partition cuts off; a third of the agents, at most 20, by default), `--no-tables` (skip the
 //! routing-table check at quiescence). The same arguments always give the same run.
 
 #[path = "../tests/support/rng.rs"]

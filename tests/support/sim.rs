@@ -59,13 +59,14 @@ impl Config {
         }
     }
 
-    /// The default partition size for `agents` agents: up to a third of them, at most 50.
-    /// In a random mesh nearly every agent of a region is on its border, so each cut
-    /// renumbers about as many descriptions as the region has agents, twice (cut, heal),
-    /// on both sides, each flooded to the whole mesh: a third of a thousand agents is some
-    /// 3 M descriptions per partition, which is what a run of that size would measure.
+    /// The default partition size for `agents` agents: up to a third of them, at most 20 (a
+    /// site losing its uplinks). In a random mesh nearly every agent of a region is on its
+    /// border, so a partition renumbers about as many descriptions as the region has agents,
+    /// twice (cut, heal), each flooded to its whole side: a third of a thousand agents is
+    /// some 3 M descriptions per partition, where the rest of a fault costs tens of
+    /// thousands. Small meshes get partitions of a third; `--region` asks for larger ones.
     pub fn region_for(agents: usize) -> usize {
-        (agents / 3).clamp(1, 50)
+        (agents / 3).clamp(1, 20)
     }
 
     /// The command that replays this run.
@@ -222,6 +223,9 @@ pub struct Sim {
     edges: BTreeSet<(usize, usize)>,
     /// Group per agent while partitioned.
     groups: Option<Vec<u8>>,
+    /// The link that fails for the measurement: its dialler's re-dials fail until it is put
+    /// back, so that what is measured is the failure, not the failure and the repair.
+    cut: Option<(usize, usize)>,
     pairs: Vec<Pair>,
     /// Virtual time of the last routing update anywhere (a description applied, shortest
     /// paths computed).
@@ -268,7 +272,7 @@ impl Sim {
         opts.max_known_names = n * 4 + 64;
         // Both ends' descriptions of a changed link cross the mesh by paths whose latencies
         // differ by up to a few links' worth: wait for the pair rather than compute twice.
-        opts.route_delay = Duration::from_millis(3 * cfg.latency.1);
+        opts.route_delay = Duration::from_millis(5 * cfg.latency.1);
         let agents = (0..n)
             .map(|i| Agent {
                 name: name(i),
@@ -299,6 +303,7 @@ impl Sim {
             conns: Vec::new(),
             edges,
             groups: None,
+            cut: None,
             pairs: Vec::new(),
             last_update: 0,
             errors: Vec::new(),
@@ -368,8 +373,9 @@ impl Sim {
         a.dial_of.insert(to, c);
     }
 
+    /// Whether `a` cannot reach `b`: a partition between them, or the measured link failure.
     fn partitioned(&self, a: usize, b: usize) -> bool {
-        self.groups.as_ref().is_some_and(|g| g[a] != g[b])
+        self.groups.as_ref().is_some_and(|g| g[a] != g[b]) || self.cut == Some((a.min(b), a.max(b)))
     }
 
     fn node(&mut self, i: usize) -> Option<&mut Node> {
@@ -1161,8 +1167,10 @@ impl Sim {
             let [(a, _), (b, _)] = self.conns[c].ends;
             self.edges.remove(&(a.min(b), a.max(b)));
             self.agents[a].dial_of.remove(&b);
+            self.cut = Some((a.min(b), a.max(b)));
             self.kill_conn(c, ConnState::Closing, LinkDownReason::PeerClosed);
             report.link_failure = self.settle(t, before);
+            self.cut = None;
             // Put it back: the mesh stays the one generated.
             let (a, b) = (a.min(b), a.max(b));
             self.agents[a].dial_of.remove(&b);
