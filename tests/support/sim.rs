@@ -270,8 +270,9 @@ impl Sim {
         opts.auto_reconnect_interval = Duration::from_millis(200);
         opts.hello_timeout = Duration::from_millis(2000);
         opts.max_known_names = n * 4 + 64;
-        // Both ends' descriptions of a changed link cross the mesh by paths whose latencies
-        // differ by up to a few links' worth: wait for the pair rather than compute twice.
+        // Both ends' descriptions of a changed link cross the mesh by paths of five or six
+        // links here, whose latencies differ by up to several slow links' worth: wait for the
+        // pair rather than search twice (a WAN setting; the default suits a LAN).
         opts.route_delay = Duration::from_millis(5 * cfg.latency.1);
         let agents = (0..n)
             .map(|i| Agent {
