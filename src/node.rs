@@ -1197,9 +1197,11 @@ impl Node {
     /// that a peer cannot confirm, skip or reorder a stream it would not relay anyway. Genuine
     /// traffic caught by a route change is resent by its origin.
     fn believable(&mut self, from: &str, link: LinkId, numbered: bool) -> bool {
+        // The link's own peer first: that is the direct link to `from` (a name is linked at
+        // most once), and it costs no lookup on the hot path of a one-hop stream.
         let ok = from != &*self.name
             && (!numbered
-                || self.routing.is_direct(from, link)
+                || self.link_peer(link) == Some(from)
                 || self.lsdb.upstream_of(from, link));
         if !ok {
             self.stats.rejected += 1;

@@ -16,8 +16,8 @@
 //!    withdrawn it with `im!con4`; the oldest announcement still standing wins, as in the
 //!    original. Hop counts are unknown for such names.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use crate::LinkId;
 
@@ -91,10 +91,7 @@ pub struct TableFull {
 /// The routing table.
 #[derive(Debug)]
 pub struct Routing {
-    /// Hashed rather than ordered: every route a shortest-path search changes is looked up
-    /// here, and in a mesh of thousands of names an ordered map's string comparisons, one per
-    /// level, each reading a name elsewhere in memory, cost more than the search itself.
-    names: HashMap<Box<str>, NameEntry>,
+    names: BTreeMap<Box<str>, NameEntry>,
     dirty: Vec<Box<str>>,
     max_names: usize,
 }
@@ -103,7 +100,7 @@ impl Routing {
     /// An empty table holding at most `max_names` names.
     pub fn new(max_names: usize) -> Routing {
         Routing {
-            names: HashMap::new(),
+            names: BTreeMap::new(),
             dirty: Vec::new(),
             max_names,
         }
@@ -179,14 +176,10 @@ impl Routing {
 
     /// Names reached only through v1 announcements (not direct peers), in name order.
     pub fn v1_only(&self) -> impl Iterator<Item = &str> {
-        let mut names: Vec<&str> = self
-            .names
+        self.names
             .iter()
             .filter(|(_, e)| e.direct.is_none() && !e.vias.is_empty())
             .map(|(n, _)| &**n)
-            .collect();
-        names.sort_unstable();
-        names.into_iter()
     }
 
     /// The peer on `link` announced `name` (v1 `imcon4` or `iknow`).
@@ -215,13 +208,9 @@ impl Routing {
 
     /// Every reachable name with its committed route, in name order.
     pub fn routes(&self) -> impl Iterator<Item = (&str, Route)> {
-        let mut routes: Vec<(&str, Route)> = self
-            .names
+        self.names
             .iter()
             .filter_map(|(n, e)| e.route.map(|r| (&**n, r)))
-            .collect();
-        routes.sort_unstable_by_key(|&(n, _)| n);
-        routes.into_iter()
     }
 
     /// Recomputes the route of every name touched since the last commit and returns the ones
