@@ -418,24 +418,35 @@ impl Lsdb {
         let old_x = std::mem::replace(&mut d.externals, x);
         // Only the names that came or went are touched: a new version usually changes one
         // link of several, and every name touched is a cache miss in a large mesh.
-        let lists = [
-            (&old_n, &d.neighbors),
-            (&old_p, &d.v1_peers),
-            (&old_x, &d.externals),
-        ];
-        for (old, new) in lists {
-            diff(old, new, |i, added| {
-                let by = &mut self.entries[i as usize].listed_by;
-                if added {
-                    by.push(id);
-                } else if let Some(k) = by.iter().position(|&b| b == id) {
-                    by.swap_remove(k);
-                }
-            });
-        }
+        let entries = &mut self.entries;
+        let mut listed = |i: u32, added: bool| {
+            let by = &mut entries[i as usize].listed_by;
+            if added {
+                by.push(id);
+            } else if let Some(k) = by.iter().position(|&b| b == id) {
+                by.swap_remove(k);
+            }
+        };
         let mut turned = std::mem::take(&mut self.turned);
         turned.clear();
-        diff(&old_n, &d.neighbors, |y, _| turned.push(y));
+        diff(
+            old_n.iter().copied(),
+            d.neighbors.iter().copied(),
+            |y, added| {
+                listed(y, added);
+                turned.push(y);
+            },
+        );
+        diff(
+            old_p.iter().copied(),
+            d.v1_peers.iter().copied(),
+            &mut listed,
+        );
+        diff(
+            old_x.iter().copied(),
+            d.externals.iter().copied(),
+            &mut listed,
+        );
         self.entries[id as usize].description = Some(d);
         // Whether `id` lists `y` changed only for those: the other edges' bits stand.
         self.store_adj(id);
@@ -518,13 +529,10 @@ impl Lsdb {
         } else if !self.graph_changed {
             // Only edges came or went: does one of them matter to the search?
             let counted = |w: &u32| (w & MUTUAL != 0).then_some(w & !MUTUAL);
-            let before: Vec<u32> = was[..old.neighbors as usize]
-                .iter()
-                .filter_map(counted)
-                .collect();
-            let after: Vec<u32> = new[..neighbors].iter().filter_map(counted).collect();
+            let before = was[..old.neighbors as usize].iter().filter_map(counted);
+            let after = new[..neighbors].iter().filter_map(counted);
             let mut matters = false;
-            diff(&before, &after, |v, _| matters |= self.edge_matters(id, v));
+            diff(before, after, |v, _| matters |= self.edge_matters(id, v));
             self.graph_changed = matters;
         }
         let len = new.len();
@@ -926,26 +934,30 @@ impl Lsdb {
 }
 
 /// Calls `f(i, true)` for every id of `new` not in `old` and `f(i, false)` for every id of `old`
-/// not in `new`; both sorted and free of repeats.
-fn diff(old: &[u32], new: &[u32], mut f: impl FnMut(u32, bool)) {
-    let (mut a, mut b) = (0, 0);
+/// not in `new`; both ascending and free of repeats.
+fn diff(
+    old: impl IntoIterator<Item = u32>,
+    new: impl IntoIterator<Item = u32>,
+    mut f: impl FnMut(u32, bool),
+) {
+    let (mut old, mut new) = (old.into_iter().peekable(), new.into_iter().peekable());
     loop {
-        match (old.get(a), new.get(b)) {
+        match (old.peek().copied(), new.peek().copied()) {
             (Some(o), Some(n)) if o == n => {
-                a += 1;
-                b += 1;
+                old.next();
+                new.next();
             }
-            (Some(&o), Some(&n)) if o < n => {
+            (Some(o), Some(n)) if o < n => {
                 f(o, false);
-                a += 1;
+                old.next();
             }
-            (Some(&o), None) => {
+            (Some(o), None) => {
                 f(o, false);
-                a += 1;
+                old.next();
             }
-            (_, Some(&n)) => {
+            (_, Some(n)) => {
                 f(n, true);
-                b += 1;
+                new.next();
             }
             (None, None) => return,
         }

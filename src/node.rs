@@ -72,6 +72,15 @@ const SUMMARY_PART: usize = 16 * 1024;
 /// flapping link without re-learning, short enough to forget agents that are gone.
 const LSA_KEEP: u64 = 60_000;
 
+/// What [`Node::flood`] sends.
+enum Flooded<'f> {
+    /// This agent's own description.
+    Own,
+    /// The description the last `Lsdb::receive` stored, and its frame when that came in the
+    /// form this agent writes (it is passed on as it came).
+    Received(Option<&'f [u8]>),
+}
+
 /// Something the caller must do on the core's behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -1133,13 +1142,12 @@ impl Node {
                 self.paths_dirty |= self.lsdb.graph_changed();
                 self.stats.descriptions_applied += 1;
                 let frame = lsa.as_emitted.then_some(frame);
-                self.flood(None, frame, Some(link));
+                self.flood(Flooded::Received(frame), Some(link));
             }
             Received::Same | Received::Older => {}
             Received::OwnRenumbered => {
                 self.inc = self.lsdb.own().inc;
-                let me = self.name.clone();
-                self.flood(Some(&me), None, None);
+                self.flood(Flooded::Own, None);
             }
         }
         Ok(())
@@ -1412,24 +1420,24 @@ impl Node {
         }
     }
 
-    /// Sends `origin`'s description (`None`: the one just received, whose frame is `frame`
-    /// when it came in the form this agent writes) on every v2 link but `except`.
-    fn flood(&mut self, origin: Option<&str>, frame: Option<&[u8]>, except: Option<LinkId>) {
+    /// Sends a description on every v2 link but `except`.
+    fn flood(&mut self, what: Flooded<'_>, except: Option<LinkId>) {
         // Encoded once, copied to every link: a flood reaches every link of every agent.
         let mut payload = std::mem::take(&mut self.flood_buf);
         payload.clear();
-        match (origin, frame) {
-            (None, Some(frame)) => crate::frame::encode(&mut payload, frame),
-            (Some(origin), _) => match self.lsdb.get(origin) {
-                Some(lsa) => emit_description(&mut payload, lsa),
-                None => return,
-            },
-            (None, None) => match self.lsdb.newest() {
-                Some(lsa) => emit_description(&mut payload, lsa),
-                None => return,
-            },
+        match what {
+            Flooded::Own => emit_description(&mut payload, self.lsdb.own()),
+            Flooded::Received(Some(frame)) => crate::frame::encode(&mut payload, frame),
+            Flooded::Received(None) => {
+                if let Some(lsa) = self.lsdb.newest() {
+                    emit_description(&mut payload, lsa);
+                }
+            }
         }
         for (i, slot) in self.links.iter_mut().enumerate() {
+            if payload.is_empty() {
+                break;
+            }
             let Some(l) = slot else { continue };
             if l.peer.is_none() || !l.is_v2() || Some(LinkId(i)) == except {
                 continue;
@@ -1581,15 +1589,13 @@ impl Node {
                 self.own_at = Some(self.now);
                 self.stats.descriptions_originated += 1;
                 if v2 {
-                    let me = self.name.clone();
-                    self.flood(Some(&me), None, None);
+                    self.flood(Flooded::Own, None);
                     self.paths_dirty = true;
                 }
             } else if withheld && v2 {
                 // Nothing changed after all (a second link to a peer already linked): send
                 // what was withheld.
-                let me = self.name.clone();
-                self.flood(Some(&me), None, None);
+                self.flood(Flooded::Own, None);
             }
         }
         if v2 {
