@@ -764,8 +764,9 @@ impl Node {
         }
         let route = self.routing.route(to);
         let slot = self.outbox_of.get(to).copied();
+        let waiting = slot.is_some_and(|s| !self.outboxes[s].is_empty());
         // Best effort with nothing waiting ahead and room on the link: straight out, no copy.
-        if let (None, Some(r)) = (slot, route) {
+        if let (false, Some(r)) = (waiting, route) {
             if !r.confirmed && self.room_on(r.link) {
                 self.next_message += 1;
                 if let Some(Some(l)) = self.links.get_mut(r.link.0) {
@@ -1865,7 +1866,12 @@ impl Node {
                 self.blocked.insert(to.into());
             }
         }
-        if self.outboxes[slot].is_empty() {
+        let ob = &self.outboxes[slot];
+        // An emptied outbox stays until the timer armed for it fires: an application that
+        // answers and is answered sends its next message to the same destination within a
+        // round trip, and reusing the outbox keeps its round-trip estimate and its one timer
+        // instead of making both afresh (and a stale timer entry) per message.
+        if ob.is_empty() && ob.timer_at.is_none() {
             self.outboxes.remove(slot);
             self.outbox_of.remove(to);
         } else {

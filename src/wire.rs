@@ -314,6 +314,9 @@ fn parse_with(payload: &[u8], max_names: usize, fast: bool) -> Result<Wire<'_>, 
         if let Some(m) = fast_msg(text) {
             return Ok(Wire::Msg(m));
         }
+        if let Some(a) = fast_ack(text) {
+            return Ok(Wire::Ack(a));
+        }
         if let Some(l) = fast_lsa(text, max_names) {
             return Ok(Wire::Lsa(l));
         }
@@ -422,6 +425,37 @@ fn fast_msg(text: &str) -> Option<Msg<'_>> {
     })
 }
 
+/// The confirmation fast path: `{"c":"ack","f":F,"t":T,"i":I,"s":S}`, optionally with `,"h":H`
+/// before the closing brace, exactly as [`emit_ack`] writes it, with the same rules for names
+/// and numbers as [`fast_msg`]. A message that is answered at once travels with a confirmation
+/// the other way, so on a request/response exchange every other frame is one of these.
+fn fast_ack(text: &str) -> Option<Ack<'_>> {
+    let mut cur = Cursor { text, at: 0 };
+    cur.eat(b"{\"c\":\"ack\",\"f\":\"")?;
+    let from = cur.name()?;
+    cur.eat(b",\"t\":\"")?;
+    let to = cur.name()?;
+    cur.eat(b",\"i\":")?;
+    let inc = cur.number()?;
+    cur.eat(b",\"s\":")?;
+    let seq = cur.number()?;
+    let hops = match cur.eat(b",\"h\":") {
+        Some(()) => Some(cur.number()?),
+        None => None,
+    };
+    cur.eat(b"}")?;
+    if cur.at != text.len() {
+        return None;
+    }
+    Some(Ack {
+        from: Cow::Borrowed(from),
+        to: Cow::Borrowed(to),
+        inc,
+        seq,
+        hops,
+    })
+}
+
 /// The description fast path, as [`fast_msg`] is the message one: a description exactly as
 /// [`emit_lsa`] writes it (every name plain, every list within `max_names`) is read in place,
 /// with no envelope. Flooding brings every description once per link, so most frames an agent
@@ -457,8 +491,9 @@ fn fast_lsa(text: &str, max_names: usize) -> Option<Lsa<'_>> {
     })
 }
 
-/// A read position in a frame, for [`fast_msg`] and [`fast_lsa`]. Every method returns `None` when the text does
-/// not have the expected shape, which sends the frame to the general parser.
+/// A read position in a frame, for [`fast_msg`], [`fast_ack`] and [`fast_lsa`]. Every method
+/// returns `None` when the text does not have the expected shape, which sends the frame to the
+/// general parser.
 struct Cursor<'a> {
     text: &'a str,
     at: usize,
@@ -1659,6 +1694,74 @@ mod tests {
                 let mut changed = base.to_vec();
                 changed[n] = b;
                 agree_lsa(&changed, 2);
+            }
+        }
+    }
+
+    /// Both paths on one confirmation: equal results, and whether the fast path took it.
+    fn agree_ack(frame: &[u8]) -> bool {
+        assert_eq!(
+            parse(frame, 1),
+            parse_general(frame, 1),
+            "{}",
+            String::from_utf8_lossy(frame)
+        );
+        std::str::from_utf8(frame).is_ok_and(|t| fast_ack(t).is_some())
+    }
+
+    #[test]
+    fn the_confirmation_fast_path_takes_emitted_confirmations_and_agrees_on_the_rest() {
+        let mut out = Vec::new();
+        for (from, to, inc, seq, hops) in [
+            ("Rosenberg", "Wolf", 1_700_000_000_000, 1, 1),
+            ("Zoë", "B", 0, u64::MAX, 31),
+        ] {
+            out.clear();
+            emit_ack(&mut out, from, to, inc, seq, hops);
+            assert!(agree_ack(&out[4..]), "{from}");
+            let Ok(Wire::Ack(a)) = parse(&out[4..], 1) else {
+                panic!("{from}")
+            };
+            assert_eq!(
+                (&*a.from, &*a.to, a.inc, a.seq, a.hops),
+                (from, to, inc, seq, Some(hops))
+            );
+        }
+        out.clear();
+        emit_ack(&mut out, "Fr\"ance", "B", 1, 2, 1);
+        assert!(
+            !agree_ack(&out[4..]),
+            "an escaped name goes the general way"
+        );
+        assert!(agree_ack(br#"{"c":"ack","f":"A","t":"B","i":1,"s":2}"#));
+        let general: [&[u8]; 12] = [
+            br#"{"c":"ack","t":"B","f":"A","i":1,"s":2,"h":1}"#,
+            br#"{"c":"ack","f":"A","t":"B","s":2,"i":1,"h":1}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":2,"h":1,"x":0}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":2,"h":1,"h":2}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":2,"h":1} "#,
+            br#"{"c":"ack", "f":"A","t":"B","i":1,"s":2}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"h":1}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":01,"s":2}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":2.0}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":18446744073709551616}"#,
+            br#"{"c":"ack","f":"","t":"B","i":1,"s":2}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":2"#,
+        ];
+        for frame in general {
+            assert!(!agree_ack(frame), "{}", String::from_utf8_lossy(frame));
+        }
+        // Every prefix of one the fast path takes, and every single-byte change of it.
+        let base = br#"{"c":"ack","f":"A","t":"B","i":10,"s":20,"h":3}"#;
+        assert!(agree_ack(base));
+        for n in 0..base.len() {
+            agree_ack(&base[..n]);
+            for b in [
+                b'"', b',', b'{', b'}', b'\\', b'0', b' ', b'x', b'-', 0x01, 0xc3,
+            ] {
+                let mut changed = base.to_vec();
+                changed[n] = b;
+                agree_ack(&changed);
             }
         }
     }

@@ -1,7 +1,11 @@
 //! Allocations per 1 000 messages, in steady state: Wolf → Ames → Rosenberg in one process
 //! (real loopback sockets), the counting allocator switched on, and each allocation charged to
-//! the agent whose `send_raw`, `poll` or event draining made it. A warm-up stream first lets
-//! every buffer and queue reach its working size; then a measured stream of the same length.
+//! the agent whose `send_raw`, `poll` or event draining made it. A warm-up first lets every
+//! buffer and queue reach its working size; then a measured part of the same length.
+//!
+//! Two kinds of traffic: a stream (Wolf keeps the window full), and request/response (one
+//! message in flight: Rosenberg answers each message, and Wolf sends the next on the answer),
+//! where every message finds its destination's queue just emptied by the one before.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +47,47 @@ pub fn relay(cfg: &Config, report: &mut Report) -> Result<()> {
 }
 
 fn once(n: u64) -> Result<[f64; 3]> {
+    let (mut mesh, who) = line()?;
+    let body = message::body(SEQ)?;
+    stream(&mut mesh, who, &body, n)?;
+    let calls = stream(&mut mesh, who, &body, n)?;
+    Ok(calls.map(|c| c as f64 * 1000.0 / n as f64))
+}
+
+/// Row 10b: request/response.
+pub fn exchange(cfg: &Config, report: &mut Report) -> Result<()> {
+    let n = cfg.pick(20_000, 2_000);
+    alloc::start();
+    let samples = runs(cfg, || {
+        let (mut mesh, who) = line()?;
+        let body = message::body(SEQ)?;
+        exchanges(&mut mesh, who, &body, n)?;
+        let calls = exchanges(&mut mesh, who, &body, n)?;
+        Ok(calls.map(|c| c as f64 * 1000.0 / n as f64))
+    })?;
+    let names = [SENDER, RELAY, RECEIVER];
+    let roles = ["asker", "relay", "answerer"];
+    for (i, (name, role)) in names.into_iter().zip(roles).enumerate() {
+        let row = Row::new(
+            &format!("allocations/exchange-{role}"),
+            &format!("allocations per 1 000 exchanges, {role} ({name})"),
+            Unit::Count,
+            samples.iter().map(|s: &[f64; 3]| s[i]).collect(),
+        );
+        report.add(if i == 0 {
+            row.notes(format!(
+                "{n} exchanges measured/run after {n} warm-up; a message each way, one in \
+                 flight; each end allocates the body of the message it receives"
+            ))
+        } else {
+            row
+        });
+    }
+    Ok(())
+}
+
+/// Wolf → Ames → Rosenberg in one mesh, routes settled.
+fn line() -> Result<(Mesh, [usize; 3])> {
     let mut mesh = Mesh::new()?;
     let (w, _) = mesh.add(SENDER, Options::default())?;
     let (a, a_addr) = mesh.add(RELAY, Options::default())?;
@@ -56,10 +101,65 @@ fn once(n: u64) -> Result<[f64; 3]> {
     mesh.run_until("Wolf reaches Rosenberg through Ames", SETUP, |m| {
         m.routes(w, RECEIVER, 2) && m.routes(r, SENDER, 2)
     })?;
-    let body = message::body(SEQ)?;
-    stream(&mut mesh, [w, a, r], &body, n)?;
-    let calls = stream(&mut mesh, [w, a, r], &body, n)?;
-    Ok(calls.map(|c| c as f64 * 1000.0 / n as f64))
+    Ok((mesh, [w, a, r]))
+}
+
+/// `n` exchanges: the first agent sends, the last answers each message at once, and the first
+/// sends the next message when the answer arrives. Returns the allocation calls charged to
+/// each agent.
+fn exchanges(
+    mesh: &mut Mesh,
+    who: [usize; 3],
+    body: &serde_json::value::RawValue,
+    n: u64,
+) -> Result<[u64; 3]> {
+    let [w, _, r] = who;
+    let mut calls = [0u64; 3];
+    let (mut asked, mut answered, mut to_answer) = (0u64, 0u64, 0u64);
+    let end = Instant::now() + deadline(n);
+    while answered < n {
+        if Instant::now() > end {
+            return Err(format!(
+                "{asked} asked, {answered} answered of {n} in {:?}",
+                deadline(n)
+            ));
+        }
+        let before = alloc::calls();
+        if asked == answered {
+            mesh.agents[w]
+                .send_raw(RECEIVER, body)
+                .map_err(|e| format!("sending message {asked}: {e}"))?;
+            asked += 1;
+        }
+        calls[0] += alloc::calls() - before;
+        let before = alloc::calls();
+        for _ in 0..to_answer {
+            mesh.agents[r]
+                .send_raw(SENDER, body)
+                .map_err(|e| format!("answering: {e}"))?;
+        }
+        to_answer = 0;
+        calls[2] += alloc::calls() - before;
+        // What was just sent leaves at the sender's next poll: poll before waiting.
+        let mut poll = |mesh: &mut Mesh, k: usize| -> Result<()> {
+            let i = who[k];
+            let before = alloc::calls();
+            mesh.poll_one(i, |event| match event {
+                Event::Message { .. } if i == w => answered += 1,
+                Event::Message { .. } if i == r => to_answer += 1,
+                _ => {}
+            })?;
+            calls[k] += alloc::calls() - before;
+            Ok(())
+        };
+        poll(mesh, 0)?;
+        poll(mesh, 2)?;
+        mesh.wait(Duration::from_millis(5))?;
+        for k in 0..3 {
+            poll(mesh, k)?;
+        }
+    }
+    Ok(calls)
 }
 
 /// Streams `n` messages from the first agent to the last, until all are delivered and

@@ -93,6 +93,10 @@ pub const ALL: &[Bench] = &[
         id: "allocations/relay",
         run: allocations::relay,
     },
+    Bench {
+        id: "allocations/exchange",
+        run: allocations::exchange,
+    },
 ];
 
 /// Longest wait for a child to start, link up, or answer a command.

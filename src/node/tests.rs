@@ -747,3 +747,63 @@ fn a_description_is_passed_on_as_it_came_when_it_is_in_the_written_form() {
         vec![r#"{"c":"lsa","o":"X","i":1,"s":4,"n":["A"],"x":[]}"#.to_owned()]
     );
 }
+
+#[test]
+fn a_request_response_exchange_keeps_its_outbox_and_round_trip_estimate() {
+    let mut s = Script::new("Me");
+    accept_v2(&mut s, 0, "A");
+    s.advance(100);
+    s.sent(0);
+    s.events();
+    let body = RawValue::from_string("1".into()).unwrap();
+    let numbered = |frames: &[String]| -> Vec<u64> {
+        frames
+            .iter()
+            .filter_map(|f| f.strip_prefix(r#"{"c":"msg","f":"Me","t":"A","m":1,"h":1,"i":7,"s":"#))
+            .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    // Request, answer 10 ms later: the outbox that held the request outlives it.
+    for _ in 0..5 {
+        let now = s.now();
+        s.node.send_message("A", &body, now).unwrap();
+        let seq = numbered(&s.sent(0));
+        assert_eq!(seq.len(), 1);
+        s.advance(10);
+        s.recv(
+            0,
+            &format!(r#"{{"c":"ack","f":"A","t":"Me","i":7,"s":{}}}"#, seq[0]),
+        );
+        assert!(
+            s.events()
+                .iter()
+                .any(|e| matches!(e, Event::Delivered { .. })),
+            "confirmed"
+        );
+        assert_eq!(s.node.queued_for("A"), 0);
+        assert_eq!(s.node.outboxes.len(), 1, "the emptied outbox is kept");
+        assert!(
+            s.node.timers.len() <= 4,
+            "one timer per outbox, not one per message: {}",
+            s.node.timers.len()
+        );
+    }
+    // A lost request is resent on the round-trip estimate of 10 ms (the 100 ms floor), not
+    // on the 500 ms a destination without history gets.
+    let now = s.now();
+    s.node.send_message("A", &body, now).unwrap();
+    let first = numbered(&s.sent(0));
+    let mut waited = 0;
+    while waited < 1000 && numbered(&s.sent(0)) != first {
+        s.advance(10);
+        waited += 10;
+    }
+    assert!(waited <= 200, "resent after {waited} ms");
+    // Once nothing is held and its timer has fired, the outbox goes.
+    s.recv(
+        0,
+        &format!(r#"{{"c":"ack","f":"A","t":"Me","i":7,"s":{}}}"#, first[0]),
+    );
+    s.advance(6_000);
+    assert_eq!(s.node.outboxes.len(), 0);
+}
