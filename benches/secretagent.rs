@@ -78,8 +78,10 @@ fn main() -> ExitCode {
     derived(&mut report);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let header = format!(
-        "secretagent benchmarks: median of {} run(s){}, {cores} cores, {:.0} s",
+        "secretagent benchmarks: median of {} run(s) ({} for a figure divided by a floor, and \
+         the floor, in turn){}, {cores} cores, {:.0} s",
         cfg.runs,
+        cfg.paired_runs(),
         if cfg.quick {
             ", QUICK (small counts)"
         } else {

@@ -7,86 +7,49 @@
 //! - Two hops: A and B are linked only to a relay: A → relay → B → relay → A.
 //!
 //! Agents block in `poll` until there is network work (no spinning), as the floor blocks in
-//! `read`; each waits for the answer before sending the next message.
+//! `read`; each waits for the answer before sending the next message. A floor's runs and its
+//! agents' runs are taken in turn (see [`paired`]).
 
 use crate::support::Result;
 use crate::support::child::Child;
 use crate::support::config::Config;
 use crate::support::message::{RECEIVER, RELAY, SENDER};
-use crate::support::report::{Report, Row, Unit};
+use crate::support::report::{Report, Row, Unit, median};
 
-use super::{SETUP, listening, number, runs, spawn_agent};
+use super::{SETUP, listening, number, paired, spawn_agent};
 
 /// How the agents wait, for the notes.
 const AGENTS_WAIT: &str = "agents block in `poll` until IO (1 s cap), no spinning";
 
 /// Round trips measured per run (and unmeasured ones before them).
 fn counts(cfg: &Config) -> (u64, u64) {
-    cfg.pick((20_000, 2_000), (2_000, 200))
+    cfg.pick((10_000, 1_000), (2_000, 200))
 }
 
-/// Row 5: the floor.
-pub fn floor(cfg: &Config, report: &mut Report) -> Result<()> {
+/// Rows 5 and 6a: the raw ping-pong floor and one hop, their runs taken in turn.
+pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
     let (n, warm) = counts(cfg);
-    let samples = runs(cfg, || {
-        let mut echo = Child::role("raw echo", "raw-echo", &[])?;
-        let port = listening(&mut echo)?;
-        let (count, warm) = (n.to_string(), warm.to_string());
-        let mut ping = Child::role(
-            "raw ping",
-            "raw-ping",
-            &["--port", &port, "--count", &count, "--warm", &warm],
-        )?;
-        let words = ping.expect("latency", SETUP + std::time::Duration::from_millis(n))?;
-        percentiles(&words)
-    })?;
+    let (floors, samples) = paired(
+        cfg,
+        || {
+            let mut echo = Child::role("raw echo", "raw-echo", &[])?;
+            let port = listening(&mut echo)?;
+            counting_wakes(n + warm, || raw_ping(&port, n, warm))
+        },
+        || {
+            let (_b, port) = spawn_agent(RECEIVER, &["--echo"])?;
+            let (a, _) = spawn_agent(SENDER, &["--connect", &port])?;
+            counting_wakes(n + warm, || ping(a, n, warm, 1))
+        },
+    )?;
     add(
         report,
         "latency/floor",
         "latency floor (raw ping-pong)",
-        samples,
+        floors,
         n,
         "blocking read and write",
     );
-    Ok(())
-}
-
-/// Row 5b: the floor of two hops: ping → relay → echo → relay → ping, plain frames.
-pub fn floor_two_hops(cfg: &Config, report: &mut Report) -> Result<()> {
-    let (n, warm) = counts(cfg);
-    let samples = runs(cfg, || {
-        let mut echo = Child::role("raw echo", "raw-echo", &[])?;
-        let echo_port = listening(&mut echo)?;
-        let mut relay = Child::role("raw relay", "raw-relay", &["--port", &echo_port])?;
-        let port = listening(&mut relay)?;
-        let (count, warm) = (n.to_string(), warm.to_string());
-        let mut ping = Child::role(
-            "raw ping",
-            "raw-ping",
-            &["--port", &port, "--count", &count, "--warm", &warm],
-        )?;
-        let words = ping.expect("latency", SETUP + std::time::Duration::from_millis(n))?;
-        percentiles(&words)
-    })?;
-    add(
-        report,
-        "latency/floor-two-hops",
-        "latency floor, two hops (raw ping → relay → echo)",
-        samples,
-        n,
-        "blocking read and write; the relay forwards each way on its own thread",
-    );
-    Ok(())
-}
-
-/// Row 6a: one hop.
-pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
-    let (n, warm) = counts(cfg);
-    let samples = runs(cfg, || {
-        let (_b, port) = spawn_agent(RECEIVER, &["--echo"])?;
-        let (a, _) = spawn_agent(SENDER, &["--connect", &port])?;
-        ping(a, n, warm, 1)
-    })?;
     add(
         report,
         "latency/one-hop",
@@ -98,15 +61,34 @@ pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// Row 6b: two hops each way.
+/// Rows 5b and 6b: the floor of two hops (ping → relay → echo → relay → ping, plain frames)
+/// and two hops each way between agents (A and B linked only to a relay), runs in turn.
 pub fn two_hops(cfg: &Config, report: &mut Report) -> Result<()> {
     let (n, warm) = counts(cfg);
-    let samples = runs(cfg, || {
-        let (_relay, relay_port) = spawn_agent(RELAY, &[])?;
-        let (_b, _) = spawn_agent(RECEIVER, &["--echo", "--connect", &relay_port])?;
-        let (a, _) = spawn_agent(SENDER, &["--connect", &relay_port])?;
-        ping(a, n, warm, 2)
-    })?;
+    let (floors, samples) = paired(
+        cfg,
+        || {
+            let mut echo = Child::role("raw echo", "raw-echo", &[])?;
+            let echo_port = listening(&mut echo)?;
+            let mut relay = Child::role("raw relay", "raw-relay", &["--port", &echo_port])?;
+            let port = listening(&mut relay)?;
+            counting_wakes(n + warm, || raw_ping(&port, n, warm))
+        },
+        || {
+            let (_relay, relay_port) = spawn_agent(RELAY, &[])?;
+            let (_b, _) = spawn_agent(RECEIVER, &["--echo", "--connect", &relay_port])?;
+            let (a, _) = spawn_agent(SENDER, &["--connect", &relay_port])?;
+            counting_wakes(n + warm, || ping(a, n, warm, 2))
+        },
+    )?;
+    add(
+        report,
+        "latency/floor-two-hops",
+        "latency floor, two hops (raw ping → relay → echo)",
+        floors,
+        n,
+        "blocking read and write; the relay forwards each way on its own thread",
+    );
     add(
         report,
         "latency/two-hops",
@@ -118,6 +100,18 @@ pub fn two_hops(cfg: &Config, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// Runs a raw ping against the raw echo (or relay) listening on `port`.
+fn raw_ping(port: &str, n: u64, warm: u64) -> Result<[f64; 3]> {
+    let (count, warm) = (n.to_string(), warm.to_string());
+    let mut ping = Child::role(
+        "raw ping",
+        "raw-ping",
+        &["--port", port, "--count", &count, "--warm", &warm],
+    )?;
+    let words = ping.expect("latency", SETUP + std::time::Duration::from_millis(n))?;
+    percentiles(&words)
+}
+
 /// Runs `ping` on agent `a` once it reaches B in `hops` hops.
 fn ping(mut a: Child, n: u64, warm: u64, hops: u32) -> Result<[f64; 3]> {
     a.send(&format!("wait {RECEIVER} {hops}"))?;
@@ -127,13 +121,52 @@ fn ping(mut a: Child, n: u64, warm: u64, hops: u32) -> Result<[f64; 3]> {
     percentiles(&words)
 }
 
+/// Runs `measure` and appends the cross-core wake-ups per round trip it caused, `NaN` where
+/// they cannot be counted: the machine's function-call interrupts (`CAL` in
+/// `/proc/interrupts`, the IPI a CPU sends to wake a task on another), over `round_trips`.
+/// Setup's share is a few hundred in tens of thousands. On a VM whose idle CPUs halt, such a
+/// wake-up costs tens of µs, and how many a round trip takes decides the run.
+fn counting_wakes(
+    round_trips: u64,
+    measure: impl FnOnce() -> Result<[f64; 3]>,
+) -> Result<[f64; 4]> {
+    let before = wake_ipis();
+    let [p50, p99, max] = measure()?;
+    let per_trip = match (before, wake_ipis()) {
+        (Some(b), Some(a)) => a.saturating_sub(b) as f64 / round_trips as f64,
+        _ => f64::NAN,
+    };
+    Ok([p50, p99, max, per_trip])
+}
+
+/// The function-call interrupts taken so far, summed over CPUs (Linux and x86 only).
+fn wake_ipis() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/interrupts").ok()?;
+    let line = text.lines().find(|l| l.trim_start().starts_with("CAL:"))?;
+    let counts = line.trim_start()["CAL:".len()..]
+        .split_whitespace()
+        .map_while(|w| w.parse::<u64>().ok());
+    Some(counts.sum())
+}
+
 /// `COUNT P50 P99 MAX` (nanoseconds) from a child.
 fn percentiles(words: &[String]) -> Result<[f64; 3]> {
     Ok([number(words, 1)?, number(words, 2)?, number(words, 3)?])
 }
 
 /// Adds the p50, p99 and max rows of one benchmark; `how` says how its processes wait.
-fn add(report: &mut Report, id: &str, what: &str, samples: Vec<[f64; 3]>, n: u64, how: &str) {
+fn add(report: &mut Report, id: &str, what: &str, samples: Vec<[f64; 4]>, n: u64, how: &str) {
+    let wakes: Vec<f64> = samples
+        .iter()
+        .map(|s| s[3])
+        .filter(|w| !w.is_nan())
+        .collect();
+    let how = if wakes.is_empty() {
+        how.to_owned()
+    } else {
+        let w = median(&wakes);
+        format!("{how}; {w:.1} cross-core wake-ups per round trip")
+    };
     for (i, name) in ["p50", "p99", "max"].into_iter().enumerate() {
         let row = Row::new(
             &format!("{id}/{name}"),

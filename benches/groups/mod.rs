@@ -30,24 +30,12 @@ pub const ALL: &[Bench] = &[
         run: throughput::floor_raw,
     },
     Bench {
-        id: "throughput/floor-serde",
-        run: throughput::floor_serde,
-    },
-    Bench {
         id: "throughput/one-hop",
         run: throughput::one_hop,
     },
     Bench {
         id: "throughput/relay",
         run: throughput::relay,
-    },
-    Bench {
-        id: "latency/floor",
-        run: latency::floor,
-    },
-    Bench {
-        id: "latency/floor-two-hops",
-        run: latency::floor_two_hops,
     },
     Bench {
         id: "latency/one-hop",
@@ -155,4 +143,29 @@ pub fn runs<T>(cfg: &Config, mut once: impl FnMut() -> Result<T>) -> Result<Vec<
     (0..cfg.runs)
         .map(|i| once().context(format_args!("run {} of {}", i + 1, cfg.runs)))
         .collect()
+}
+
+/// Runs of a measurement and of the floor it is divided by, taken in turn ([`Config::paired_runs`]
+/// of each; the floor first in odd runs, second in even ones), so that both meet the machine
+/// in the same states. On a small VM a run's figure depends on which core each process lands
+/// on, and that changes over the minute a group takes: measured one after the other, a floor
+/// and its measurement could each catch a different spell.
+pub fn paired<F, M>(
+    cfg: &Config,
+    mut floor: impl FnMut() -> Result<F>,
+    mut measured: impl FnMut() -> Result<M>,
+) -> Result<(Vec<F>, Vec<M>)> {
+    let n = cfg.paired_runs();
+    let (mut floors, mut figures) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let run = |what: &str| format!("{what}, run {} of {n}", i + 1);
+        if i % 2 == 0 {
+            floors.push(floor().context(run("floor"))?);
+            figures.push(measured().context(run("measurement"))?);
+        } else {
+            figures.push(measured().context(run("measurement"))?);
+            floors.push(floor().context(run("floor"))?);
+        }
+    }
+    Ok((floors, figures))
 }

@@ -14,7 +14,7 @@ use crate::support::config::Config;
 use crate::support::message::{RECEIVER, RELAY, SENDER};
 use crate::support::report::{Report, Row, Target, Unit};
 
-use super::{SETUP, deadline, listening, rate, runs, spawn_agent};
+use super::{SETUP, deadline, listening, paired, rate, runs, spawn_agent};
 
 /// Row 1: the raw framing pipe.
 pub fn floor_raw(cfg: &Config, report: &mut Report) -> Result<()> {
@@ -34,33 +34,31 @@ pub fn floor_raw(cfg: &Config, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// Row 2: the serde_json pipe.
-pub fn floor_serde(cfg: &Config, report: &mut Report) -> Result<()> {
-    let n = cfg.pick(3_000_000, 200_000);
-    let samples = runs(cfg, || pipe(n, true))?;
+/// Rows 2 and 3: the serde_json pipe and one hop between agent processes, runs in turn.
+pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
+    let floor_n = cfg.pick(3_000_000, 200_000);
+    let n = cfg.pick(2_000_000, 100_000);
+    let (floors, samples) = paired(
+        cfg,
+        || pipe(floor_n, true),
+        || {
+            let n_arg = n.to_string();
+            let (mut rx, port) = spawn_agent(RECEIVER, &["--sink", &n_arg])?;
+            let (tx, _) = spawn_agent(SENDER, &["--connect", &port])?;
+            stream(tx, &mut rx, n, 1)
+        },
+    )?;
     report.add(
         Row::new(
             "throughput/floor-serde",
             "floor: serde_json pipe",
             Unit::Rate,
-            samples,
+            floors,
         )
         .notes(format!(
-            "{n} frames/run; typed struct serialised per frame, parsed (borrowing) per frame"
+            "{floor_n} frames/run; typed struct serialised per frame, parsed (borrowing) per frame"
         )),
     );
-    Ok(())
-}
-
-/// Row 3: one hop between agent processes.
-pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
-    let n = cfg.pick(2_000_000, 100_000);
-    let samples = runs(cfg, || {
-        let n_arg = n.to_string();
-        let (mut rx, port) = spawn_agent(RECEIVER, &["--sink", &n_arg])?;
-        let (tx, _) = spawn_agent(SENDER, &["--connect", &port])?;
-        stream(tx, &mut rx, n, 1)
-    })?;
     report.add(
         Row::new(
             "throughput/one-hop",

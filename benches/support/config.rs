@@ -45,6 +45,14 @@ impl Config {
         self.filters.is_empty() || self.filters.iter().any(|f| id.contains(f.as_str()))
     }
 
+    /// Runs of a figure that a target divides by a floor, and of that floor: 2 × `runs` − 1
+    /// (9 by default). Such a figure, and its floor, fall into one of a few modes from run to
+    /// run, set by where the scheduler puts the processes, and a ratio of medians needs both
+    /// medians to come from the commoner mode.
+    pub fn paired_runs(&self) -> usize {
+        2 * self.runs - 1
+    }
+
     /// `full` normally, `quick` in quick mode.
     pub fn pick<T>(&self, full: T, quick: T) -> T {
         if self.quick { quick } else { full }
