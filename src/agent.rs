@@ -9,8 +9,13 @@
 //! zero-length read is end of stream, events for a vacant or reused slot are ignored. Reads are
 //! drained until `WouldBlock` too, except that on the edge-triggered selectors (epoll, kqueue)
 //! a read that fills less than the buffer ends the reading, as in tokio: the socket was empty
-//! then, and bytes arriving later raise a new event. That saves a system call per wake-up. Each link may read at most [`READ_BUDGET`] bytes per poll, so one busy peer cannot
-//! starve the rest; a link that hit its budget is read again on the next poll without waiting.
+//! then, and bytes arriving later raise a new event. That saves a system call per wake-up.
+//!
+//! Each link is read at most [`READ_BUDGET`] bytes (one buffer) per poll, and a link that hit
+//! it is read again on the next poll without waiting. One busy peer cannot starve the rest,
+//! and a stream flows as a pipeline: what a buffer's frames produce (confirmations, relayed
+//! frames) leaves at the end of that poll, once the caller has drained the poll's events, so
+//! that the sender refills its window and the next hop works while this agent reads on.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -33,8 +38,12 @@ pub const DEFAULT_PORT: u16 = 8124;
 /// The original's default address to dial: `127.0.0.1:8124`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8124";
 
-/// Most bytes read from one link in one poll.
-pub const READ_BUDGET: usize = 512 * 1024;
+/// Most bytes read from one link in one poll: one read buffer. Confirmations wait until the
+/// caller has drained the messages they confirm, so a larger budget holds them back longer: at
+/// 512 KiB a sender's whole window (4 096 messages of 120 bytes) went in one read burst and
+/// came back confirmed in one piece, and sender and receiver took turns instead of working
+/// together (one hop 2.5–3.0 M messages/s, against 4.0–4.4 M now).
+pub const READ_BUDGET: usize = READ_BUF;
 
 const READ_BUF: usize = 64 * 1024;
 

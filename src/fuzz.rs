@@ -280,7 +280,8 @@ fn check(node: &crate::node::Node, opts: &crate::Options) {
             "a direct peer routed elsewhere"
         );
     }
-    // Every live timer serves a link, a dial, a destination or the purge; stale ones are few.
-    let budget = 8 * (s.links + node.dial_count() + s.queued_messages + 4);
+    // Every live timer serves a link, a dial, a destination (an outbox, emptied lately or not)
+    // or the purge; stale ones are few.
+    let budget = 8 * (s.links + node.dial_count() + s.queued_messages + s.outboxes + 4);
     assert!(s.timers <= budget, "{} timers for {s:?}", s.timers);
 }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use slab::Slab;
 
-use crate::delivery::{Inbox, Outbox, Pending, Verdict};
+use crate::delivery::{Inbox, MAX_RTO, Outbox, Pending, Verdict};
 use crate::event::{Name, NameCache};
 use crate::frame::{FeedError, FrameDecoder};
 use crate::lsdb::{Direct, Listed, Lsdb, Received};
@@ -139,6 +139,9 @@ pub struct Stats {
     pub descriptions: usize,
     /// This agent's own messages held: queued, or sent and not confirmed yet.
     pub queued_messages: usize,
+    /// Destinations with an outbox: holding messages, or emptied lately (an emptied outbox is
+    /// kept for at most a retransmission timeout, for the next message to the same place).
+    pub outboxes: usize,
     /// Messages relayed for others that wait for a route (v1 semantics), for all destinations
     /// together; at most `Options::max_queued_per_destination`.
     pub held_messages: usize,
@@ -966,6 +969,7 @@ impl Node {
             known_names: self.routing.len(),
             descriptions: self.lsdb.len(),
             queued_messages: self.queued_total,
+            outboxes: self.outboxes.len(),
             held_messages: self.held_total,
             streams: self.inboxes.len(),
             buffered_bytes: open.map(Link::pending).sum(),
@@ -1867,11 +1871,14 @@ impl Node {
             }
         }
         let ob = &self.outboxes[slot];
-        // An emptied outbox stays until the timer armed for it fires: an application that
-        // answers and is answered sends its next message to the same destination within a
-        // round trip, and reusing the outbox keeps its round-trip estimate and its one timer
-        // instead of making both afresh (and a stale timer entry) per message.
-        if ob.is_empty() && ob.timer_at.is_none() {
+        // An emptied outbox stays until the timer armed for it fires, if that is within a
+        // retransmission timeout: an application that answers and is answered sends its next
+        // message to the same destination within a round trip, and reusing the outbox keeps
+        // its round-trip estimate and its one timer instead of making both afresh (and a stale
+        // timer entry) per message. A timer further off (a message's deadline) is not waited
+        // for: it finds a newer outbox, or none, and is ignored.
+        let linger = ob.timer_at.is_some_and(|at| at <= self.now + MAX_RTO);
+        if ob.is_empty() && !linger {
             self.outboxes.remove(slot);
             self.outbox_of.remove(to);
         } else {
