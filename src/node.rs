@@ -995,7 +995,7 @@ impl Node {
             Wire::Reach { add, who } if identified && !v2 => self.on_reach(link, add, &who)?,
             Wire::Msg(m) if identified => self.on_msg(link, m, frame),
             Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa, frame)?,
-            Wire::Ack(a) if identified && v2 => self.on_ack(link, a),
+            Wire::Ack(a) if identified && v2 => self.on_ack(link, a, frame),
             Wire::Summary(d) if identified && v2 => self.on_summary(link, d),
             // A second hello, or a frame the link's version does not use: ignored.
             _ => {}
@@ -1358,7 +1358,7 @@ impl Node {
         }
     }
 
-    fn on_ack(&mut self, link: LinkId, a: Ack<'_>) {
+    fn on_ack(&mut self, link: LinkId, a: Ack<'_>, raw: &[u8]) {
         if !self.believable(&a.from, link, true) {
             return;
         }
@@ -1370,8 +1370,19 @@ impl Node {
             match self.routing.route(&a.to) {
                 Some(r) if r.link != link && self.room_on(r.link) && self.link_is_v2(r.link) => {
                     let hops = a.hops.unwrap_or(1) + 1;
-                    self.with_control(r.link, |out| {
-                        wire::emit_ack(out, &a.from, &a.to, a.inc, a.seq, hops)
+                    let around = a
+                        .hops_at
+                        .and_then(|(start, end)| Some((raw.get(..start)?, raw.get(end..)?)));
+                    self.with_control(r.link, |out| match around {
+                        // Exactly what `emit_ack` writes: copied around the new hop count.
+                        Some((before, after)) => {
+                            crate::frame::encode_with(out, |b| {
+                                b.extend_from_slice(before);
+                                wire::write_u64(b, hops);
+                                b.extend_from_slice(after);
+                            });
+                        }
+                        None => wire::emit_ack(out, &a.from, &a.to, a.inc, a.seq, hops),
                     });
                 }
                 _ => self.stats.relay_dropped += 1,

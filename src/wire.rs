@@ -149,7 +149,7 @@ pub struct Summary<'a> {
 }
 
 /// A cumulative delivery confirmation, travelling from destination back to origin (v2).
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Ack<'a> {
     /// `f`: the destination that confirms.
     pub from: Cow<'a, str>,
@@ -161,6 +161,20 @@ pub struct Ack<'a> {
     pub seq: u64,
     /// `h`: hops travelled so far.
     pub hops: Option<u64>,
+    /// Where the digits of `h` sit in the frame, when the frame is exactly what [`emit_ack`]
+    /// writes: a relay then copies the frame around a new hop count, as it does a message.
+    pub(crate) hops_at: Option<(usize, usize)>,
+}
+
+/// Equal when they say the same; where the hop count sits is how it was read, not what it says.
+impl PartialEq for Ack<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.from == other.from
+            && self.to == other.to
+            && self.inc == other.inc
+            && self.seq == other.seq
+            && self.hops == other.hops
+    }
 }
 
 /// Why a frame's payload is not a valid protocol message.
@@ -439,9 +453,13 @@ fn fast_ack(text: &str) -> Option<Ack<'_>> {
     let inc = cur.number()?;
     cur.eat(b",\"s\":")?;
     let seq = cur.number()?;
-    let hops = match cur.eat(b",\"h\":") {
-        Some(()) => Some(cur.number()?),
-        None => None,
+    let (hops, hops_at) = match cur.eat(b",\"h\":") {
+        Some(()) => {
+            let start = cur.at;
+            let h = cur.number()?;
+            (Some(h), Some((start, cur.at)))
+        }
+        None => (None, None),
     };
     cur.eat(b"}")?;
     if cur.at != text.len() {
@@ -453,6 +471,7 @@ fn fast_ack(text: &str) -> Option<Ack<'_>> {
         inc,
         seq,
         hops,
+        hops_at,
     })
 }
 
@@ -712,6 +731,7 @@ fn parse_ack<'a>(env: &Envelope<'a>) -> Result<Ack<'a>, WireError> {
         inc: required_u64(env.i, command, "i")?,
         seq: required_u64(env.s, command, "s")?,
         hops: optional_u64(env.h, command, "h")?,
+        hops_at: None,
     })
 }
 
@@ -1726,6 +1746,8 @@ mod tests {
                 (&*a.from, &*a.to, a.inc, a.seq, a.hops),
                 (from, to, inc, seq, Some(hops))
             );
+            let (start, end) = a.hops_at.expect("where the hop count is");
+            assert_eq!(out[4..].get(start..end), Some(hops.to_string().as_bytes()));
         }
         out.clear();
         emit_ack(&mut out, "Fr\"ance", "B", 1, 2, 1);

@@ -673,6 +673,30 @@ fn a_v2_relay_copies_the_frame_with_the_next_hop_count() {
     assert_eq!(s.node.stats().relayed, 2);
 }
 
+#[test]
+fn a_v2_relay_copies_a_confirmation_with_the_next_hop_count() {
+    let mut s = Script::new("Me");
+    accept_v2(&mut s, 0, "A");
+    accept_v2(&mut s, 1, "B");
+    s.sent(0);
+    s.sent(1);
+    s.recv(0, r#"{"c":"ack","f":"A","t":"B","i":17,"s":5,"h":9}"#);
+    assert_eq!(
+        s.sent(1),
+        [r#"{"c":"ack","f":"A","t":"B","i":17,"s":5,"h":10}"#]
+    );
+    // Without a hop count, or in another key order, it is written afresh.
+    s.recv(0, r#"{"c":"ack","f":"A","t":"B","i":17,"s":6}"#);
+    s.recv(0, r#"{"c":"ack","t":"B","f":"A","s":7,"i":17,"h":3}"#);
+    assert_eq!(
+        s.sent(1),
+        [
+            r#"{"c":"ack","f":"A","t":"B","i":17,"s":6,"h":2}"#,
+            r#"{"c":"ack","f":"A","t":"B","i":17,"s":7,"h":4}"#
+        ]
+    );
+}
+
 /// The versions of `origin`'s description written on `link` since the last look, as
 /// (seq, neighbors) pairs.
 fn descriptions_of(s: &mut Script, link: usize, origin: &str) -> Vec<(u64, Vec<String>)> {
