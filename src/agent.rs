@@ -412,11 +412,12 @@ impl Agent {
         std::iter::from_fn(|| self.next_event())
     }
 
-    /// When the agent next has work to do (a ping, a reconnection, ..., or output left while
-    /// events are still waiting to be drained, in which case it is now): a caller with its own
-    /// event loop must call [`poll`](Agent::poll) by then.
+    /// When the agent next has work to do (a ping, a reconnection, ...; or now, when output
+    /// waits for events to be drained, or a link has more to read than one poll takes, see
+    /// [`READ_BUDGET`]): a caller with its own event loop must call [`poll`](Agent::poll) by
+    /// then. No readiness is reported for bytes a poll left unread.
     pub fn next_timeout(&self) -> Option<Instant> {
-        if self.deferred {
+        if self.deferred || !self.backlog.is_empty() {
             return Some(Instant::now());
         }
         self.node.next_timeout()
@@ -481,8 +482,8 @@ impl Agent {
             self.on_ready(ready, now);
         }
         for &link in &again {
-            // Read once per poll: a link with an event this time was read above.
-            if !self.ready.iter().any(|r| r.key == link.0) {
+            // Read once per poll: a link that was readable this time was read above.
+            if !self.ready.iter().any(|r| r.key == link.0 && r.readable) {
                 // No event tells whether the peer closed meanwhile: read to the end.
                 self.read_link(link, true, now);
             }

@@ -1299,11 +1299,7 @@ impl Node {
             // The frame is exactly what `emit_msg` writes: copy it around the new hop count.
             (Some((before, after)), Some(h)) => {
                 push_frame(l, next, &mut self.transmit, |out| {
-                    crate::frame::encode_with(out, |b| {
-                        b.extend_from_slice(before);
-                        wire::write_u64(b, h);
-                        b.extend_from_slice(after);
-                    });
+                    wire::emit_around(out, before, h, after)
                 });
             }
             _ => push_frame(l, next, &mut self.transmit, |out| {
@@ -1375,13 +1371,7 @@ impl Node {
                         .and_then(|(start, end)| Some((raw.get(..start)?, raw.get(end..)?)));
                     self.with_control(r.link, |out| match around {
                         // Exactly what `emit_ack` writes: copied around the new hop count.
-                        Some((before, after)) => {
-                            crate::frame::encode_with(out, |b| {
-                                b.extend_from_slice(before);
-                                wire::write_u64(b, hops);
-                                b.extend_from_slice(after);
-                            });
-                        }
+                        Some((before, after)) => wire::emit_around(out, before, hops, after),
                         None => wire::emit_ack(out, &a.from, &a.to, a.inc, a.seq, hops),
                     });
                 }

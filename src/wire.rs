@@ -1139,6 +1139,16 @@ pub fn emit_ack(out: &mut Vec<u8>, from: &str, to: &str, inc: u64, seq: u64, hop
     });
 }
 
+/// Appends a frame read by a fast path, `before` and `after` its hop count's digits, with the
+/// hop count `hops` between them: how a relay passes a message or a confirmation on.
+pub fn emit_around(out: &mut Vec<u8>, before: &[u8], hops: u64, after: &[u8]) {
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(before);
+        write_u64(b, hops);
+        b.extend_from_slice(after);
+    });
+}
+
 /// Appends the decimal digits of `n` without allocating.
 pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     // Two digits per division: numbers on the message path run to 13 digits (incarnations).

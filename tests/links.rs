@@ -4,9 +4,9 @@ mod support;
 
 use std::time::Duration;
 
-use secretagent::{Event, LinkDownReason};
+use secretagent::{Event, LinkDownReason, Options, READ_BUDGET};
 use serde_json::json;
-use support::{Cluster, LIMIT, fast};
+use support::{Cluster, LIMIT, Raw, fast};
 
 #[test]
 fn a_message_waits_for_an_addressee_that_joins_later() {
@@ -182,4 +182,38 @@ fn two_agents_dialling_each_other_end_up_linked_once() {
         c.agents[a].send_message("B", &json!(1)).unwrap();
         c.run_until("message through", LIMIT, |c| !c.received(b).is_empty());
     }
+}
+
+#[test]
+fn a_burst_longer_than_a_polls_read_budget_arrives_whole_and_in_order() {
+    // Default options: the next timer (a ping) is seconds away, and the caller waits on the
+    // agent's readiness and `next_timeout` alone, as an embedding event loop does: bytes a
+    // poll leaves unread must make `next_timeout` say "now".
+    let mut c = Cluster::new();
+    let (v, addr) = c.add_listening("V", Options::default());
+    let mut raw = Raw::connect(addr);
+    raw.send(&mut c, r#"{"c":"hi!","mynameis":"R","iknow":[]}"#);
+    let answer = raw.recv(&mut c);
+    assert!(answer.starts_with(r#"{"a":"hi!""#), "{answer}");
+    let n = 40_000;
+    let mut burst = Vec::new();
+    for i in 0..n {
+        let payload = format!(r#"{{"c":"msg","f":"R","t":"V","m":{i}}}"#);
+        secretagent::frame::encode(&mut burst, payload.as_bytes());
+    }
+    assert!(burst.len() > 8 * READ_BUDGET);
+    raw.send_bytes(&mut c, &burst);
+    // Every step waits on readiness and `next_timeout` only.
+    let deadline = std::time::Instant::now() + LIMIT;
+    while c.received(v).len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} messages read",
+            c.received(v).len()
+        );
+        c.step(LIMIT);
+    }
+    let bodies: Vec<String> = c.received(v).into_iter().map(|(_, _, b)| b).collect();
+    let expected: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    assert!(bodies == expected, "out of order or duplicated");
 }
