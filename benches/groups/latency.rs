@@ -87,7 +87,7 @@ pub fn two_hops(cfg: &Config, report: &mut Report) -> Result<()> {
         "latency floor, two hops (raw ping → relay → echo)",
         floors,
         n,
-        "blocking read and write; the relay forwards each way on its own thread",
+        "blocking read and write; the relay passes each frame on and the answer back, on one thread",
     );
     add(
         report,

@@ -8,7 +8,7 @@
 //!   then closes. With `--serde` it serialises the typed message anew for every frame.
 //! - `raw-echo`: prints `listening PORT`, takes one connection, and sends every frame back.
 //! - `raw-relay --port P`: prints `listening PORT`, takes one connection, dials P, and passes
-//!   every frame on, both ways (one thread per direction): the floor of a two-hop round trip.
+//!   each frame on and its answer back, on one thread: the floor of a two-hop round trip.
 //! - `raw-ping --port P --count N --warm W`: sends a frame and waits for its echo, W times
 //!   unmeasured then N times measured, and prints `latency N P50 P99 MAX` (nanoseconds).
 
@@ -143,32 +143,29 @@ pub fn echo(_args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// `raw-relay`.
+/// `raw-relay`: one thread, one message in flight: a frame from the near side to the far
+/// side, then the answer back, until the near side ends. An agent relays on one thread too,
+/// so both meet the same scheduling (three single-threaded processes on the cores).
 pub fn relay(args: &Args) -> Result<()> {
     let near = accept_one()?;
     let far = dial(args)?;
-    let (near2, far2) = (
-        near.try_clone().context("cloning a socket")?,
-        far.try_clone().context("cloning a socket")?,
-    );
-    let back = std::thread::spawn(move || forward(&far2, &near2));
-    forward(&near, &far)?;
-    back.join().map_err(|_| "the backward thread panicked")?
-}
-
-/// Passes frames from `from` to `to` until `from` ends.
-fn forward(from: &TcpStream, mut to: &TcpStream) -> Result<()> {
-    let mut r = BufReader::with_capacity(BUF, from);
+    let mut from_near = BufReader::with_capacity(BUF, &near);
+    let mut from_far = BufReader::with_capacity(BUF, &far);
+    let (mut to_near, mut to_far) = (&near, &far);
     let mut buf = Vec::with_capacity(BUF);
     let mut out = Vec::with_capacity(BUF);
-    while read_frame(&mut r, &mut buf)? {
-        out.clear();
-        out.extend_from_slice(&(buf.len() as u32).to_be_bytes());
-        out.extend_from_slice(&buf);
-        to.write_all(&out).context("passing a frame on")?;
+    loop {
+        for (r, w) in [(&mut from_near, &mut to_far), (&mut from_far, &mut to_near)] {
+            if !read_frame(r, &mut buf)? {
+                let _ = far.shutdown(std::net::Shutdown::Write);
+                return Ok(());
+            }
+            out.clear();
+            out.extend_from_slice(&(buf.len() as u32).to_be_bytes());
+            out.extend_from_slice(&buf);
+            w.write_all(&out).context("passing a frame on")?;
+        }
     }
-    let _ = to.shutdown(std::net::Shutdown::Write);
-    Ok(())
 }
 
 /// `raw-ping`.
