@@ -406,14 +406,7 @@ fn fast_msg(text: &str) -> Option<Msg<'_>> {
     let to = cur.name()?;
     cur.eat(b",\"m\":")?;
     let body = cur.value()?;
-    let (hops, hops_at) = match cur.eat(b",\"h\":") {
-        Some(()) => {
-            let start = cur.at;
-            let h = cur.number()?;
-            (Some(h), Some((start, cur.at)))
-        }
-        None => (None, None),
-    };
+    let (hops, hops_at) = cur.hops()?.unzip();
     let seq = match cur.eat(b",\"i\":") {
         Some(()) => {
             let inc = cur.number()?;
@@ -425,10 +418,7 @@ fn fast_msg(text: &str) -> Option<Msg<'_>> {
         }
         None => None,
     };
-    cur.eat(b"}")?;
-    if cur.at != text.len() {
-        return None;
-    }
+    cur.close()?;
     Some(Msg {
         from: Cow::Borrowed(from),
         to: Cow::Borrowed(to),
@@ -453,18 +443,8 @@ fn fast_ack(text: &str) -> Option<Ack<'_>> {
     let inc = cur.number()?;
     cur.eat(b",\"s\":")?;
     let seq = cur.number()?;
-    let (hops, hops_at) = match cur.eat(b",\"h\":") {
-        Some(()) => {
-            let start = cur.at;
-            let h = cur.number()?;
-            (Some(h), Some((start, cur.at)))
-        }
-        None => (None, None),
-    };
-    cur.eat(b"}")?;
-    if cur.at != text.len() {
-        return None;
-    }
+    let (hops, hops_at) = cur.hops()?.unzip();
+    cur.close()?;
     Some(Ack {
         from: Cow::Borrowed(from),
         to: Cow::Borrowed(to),
@@ -495,10 +475,7 @@ fn fast_lsa(text: &str, max_names: usize) -> Option<Lsa<'_>> {
     };
     cur.eat(b",\"x\":")?;
     let externals = cur.names(max_names)?;
-    cur.eat(b"}")?;
-    if cur.at != text.len() {
-        return None;
-    }
+    cur.close()?;
     Some(Lsa {
         origin: Cow::Borrowed(origin),
         inc,
@@ -521,6 +498,23 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn rest(&self) -> &'a [u8] {
         self.text.as_bytes().get(self.at..).unwrap_or_default()
+    }
+
+    /// `,"h":H` if it comes next: the hop count, and where its digits sit (for a relay that
+    /// copies the frame around a new one); `Some(None)` when the frame has no hop count.
+    fn hops(&mut self) -> Option<Option<(u64, (usize, usize))>> {
+        if self.eat(b",\"h\":").is_none() {
+            return Some(None);
+        }
+        let start = self.at;
+        let h = self.number()?;
+        Some(Some((h, (start, self.at))))
+    }
+
+    /// The closing brace, as the frame's last byte.
+    fn close(&mut self) -> Option<()> {
+        self.eat(b"}")?;
+        (self.at == self.text.len()).then_some(())
     }
 
     /// Consumes `lit` exactly.

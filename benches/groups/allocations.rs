@@ -23,67 +23,74 @@ use super::{SETUP, deadline, runs};
 /// Row 10.
 pub fn relay(cfg: &Config, report: &mut Report) -> Result<()> {
     let n = cfg.pick(200_000, 20_000);
-    alloc::start();
-    let samples = runs(cfg, || once(n))?;
-    let names = [SENDER, RELAY, RECEIVER];
-    let roles = ["sender", "relay", "receiver"];
-    for (i, (name, role)) in names.into_iter().zip(roles).enumerate() {
-        let row = Row::new(
-            &format!("allocations/{role}"),
-            &format!("allocations per 1 000 msgs, {role} ({name})"),
-            Unit::Count,
-            samples.iter().map(|s: &[f64; 3]| s[i]).collect(),
-        );
-        report.add(if i == 0 {
-            row.notes(format!(
-                "{n} msgs measured/run after {n} warm-up; {SENDER} → {RELAY} → {RECEIVER} in one \
-                 process; alloc + realloc calls"
-            ))
-        } else {
-            row
-        });
-    }
+    let samples = runs(cfg, || per_thousand(n, stream))?;
+    add(
+        report,
+        &samples,
+        ("", "msgs"),
+        ["sender", "relay", "receiver"],
+        format!(
+            "{n} msgs measured/run after {n} warm-up; {SENDER} → {RELAY} → {RECEIVER} in one \
+             process; alloc + realloc calls"
+        ),
+    );
     Ok(())
-}
-
-fn once(n: u64) -> Result<[f64; 3]> {
-    let (mut mesh, who) = line()?;
-    let body = message::body(SEQ)?;
-    stream(&mut mesh, who, &body, n)?;
-    let calls = stream(&mut mesh, who, &body, n)?;
-    Ok(calls.map(|c| c as f64 * 1000.0 / n as f64))
 }
 
 /// Row 10b: request/response.
 pub fn exchange(cfg: &Config, report: &mut Report) -> Result<()> {
     let n = cfg.pick(20_000, 2_000);
+    let samples = runs(cfg, || per_thousand(n, exchanges))?;
+    add(
+        report,
+        &samples,
+        ("exchange-", "exchanges"),
+        ["asker", "relay", "answerer"],
+        format!(
+            "{n} exchanges measured/run after {n} warm-up; a message each way, one in flight; \
+             each end allocates the body of the message it receives"
+        ),
+    );
+    Ok(())
+}
+
+/// Traffic of `n` messages or exchanges on the line; the allocation calls of each agent.
+type Traffic = fn(&mut Mesh, [usize; 3], &serde_json::value::RawValue, u64) -> Result<[u64; 3]>;
+
+/// One run: a fresh line, `traffic` once to warm up and once measured (`n` each); the
+/// allocation calls of each agent per 1 000.
+fn per_thousand(n: u64, traffic: Traffic) -> Result<[f64; 3]> {
     alloc::start();
-    let samples = runs(cfg, || {
-        let (mut mesh, who) = line()?;
-        let body = message::body(SEQ)?;
-        exchanges(&mut mesh, who, &body, n)?;
-        let calls = exchanges(&mut mesh, who, &body, n)?;
-        Ok(calls.map(|c| c as f64 * 1000.0 / n as f64))
-    })?;
+    let (mut mesh, who) = line()?;
+    let body = message::body(SEQ)?;
+    traffic(&mut mesh, who, &body, n)?;
+    let calls = traffic(&mut mesh, who, &body, n)?;
+    Ok(calls.map(|c| c as f64 * 1000.0 / n as f64))
+}
+
+/// One row per agent of the line, named by `roles`; `(id, unit)`: the id's prefix after
+/// `allocations/` and what is counted per 1 000; `notes` on the first row.
+fn add(
+    report: &mut Report,
+    samples: &[[f64; 3]],
+    (id, unit): (&str, &str),
+    roles: [&str; 3],
+    notes: String,
+) {
     let names = [SENDER, RELAY, RECEIVER];
-    let roles = ["asker", "relay", "answerer"];
     for (i, (name, role)) in names.into_iter().zip(roles).enumerate() {
         let row = Row::new(
-            &format!("allocations/exchange-{role}"),
-            &format!("allocations per 1 000 exchanges, {role} ({name})"),
+            &format!("allocations/{id}{role}"),
+            &format!("allocations per 1 000 {unit}, {role} ({name})"),
             Unit::Count,
-            samples.iter().map(|s: &[f64; 3]| s[i]).collect(),
+            samples.iter().map(|s| s[i]).collect(),
         );
         report.add(if i == 0 {
-            row.notes(format!(
-                "{n} exchanges measured/run after {n} warm-up; a message each way, one in \
-                 flight; each end allocates the body of the message it receives"
-            ))
+            row.notes(notes.clone())
         } else {
             row
         });
     }
-    Ok(())
 }
 
 /// Wolf → Ames → Rosenberg in one mesh, routes settled.
