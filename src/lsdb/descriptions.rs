@@ -374,3 +374,101 @@ fn diff(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the search would be told: `None` for lists, `Some((a, b))` for an edge.
+    #[derive(Default)]
+    struct Log(Vec<Option<(u32, u32)>>);
+
+    impl Changes for Log {
+        fn lists_changed(&mut self) {
+            self.0.push(None);
+        }
+
+        fn edge_turned(&mut self, a: u32, b: u32) {
+            self.0.push(Some((a, b)));
+        }
+    }
+
+    fn held(d: &Descriptions, id: u32) -> Option<[Vec<u32>; 3]> {
+        d.lists(id).map(|l| {
+            [
+                l.neighbor_ids().collect(),
+                l.v1_peers.to_vec(),
+                l.externals.to_vec(),
+            ]
+        })
+    }
+
+    fn with_ids(n: u32) -> Descriptions {
+        let mut d = Descriptions::new();
+        for id in 0..n {
+            d.open(id);
+        }
+        d
+    }
+
+    #[test]
+    fn lists_read_back_the_same_through_moves_and_compaction() {
+        let mut d = with_ids(20);
+        let mut log = Log::default();
+        let mut want: Vec<Option<[Vec<u32>; 3]>> = vec![None; 20];
+        // Lists that grow and shrink, so that some move to the end and the pool is rebuilt.
+        for round in 0..40u32 {
+            let id = round % 7;
+            let len = (round * 5 % 11) as usize;
+            let n: Vec<u32> = (8..20).filter(|v| (v + round) % 3 == 0).take(len).collect();
+            let p: Vec<u32> = (8..20).filter(|v| v % 4 == round % 4).collect();
+            let x = vec![19 - id];
+            d.set_lists(id, [&n, &p, &x], &mut log);
+            d.set_version(id, (1, u64::from(round)));
+            want[id as usize] = Some([n, p, x]);
+            for (i, w) in want.iter().enumerate() {
+                assert_eq!(&held(&d, i as u32), w, "id {i} after round {round}");
+            }
+        }
+        assert_eq!(d.count(), 7);
+        let live: usize = (0..7)
+            .map(|i| HEADER + segment_len(&d.pool, d.heads[i] as usize))
+            .sum();
+        assert!(d.pool.len() <= 2 * live + 64, "stale words are reclaimed");
+        d.remove(3, &mut log);
+        want[3] = None;
+        assert_eq!(d.count(), 6);
+        assert!((0..20).all(|i| held(&d, i) == want[i as usize]));
+        assert_eq!(d.version(3), None);
+        assert_eq!(d.version(4), Some((1, 39)));
+    }
+
+    #[test]
+    fn an_edge_counts_while_both_ends_list_each_other() {
+        let mut d = with_ids(3);
+        let mut log = Log::default();
+        let mutual = |d: &Descriptions, a: u32| d.lists(a).unwrap().neighbors.to_vec();
+        d.set_lists(0, [&[1], &[], &[]], &mut log);
+        assert_eq!(mutual(&d, 0), [1], "1 is not described yet");
+        assert_eq!(log.0, [None]);
+        d.set_lists(1, [&[0, 2], &[], &[]], &mut log);
+        assert_eq!(mutual(&d, 0), [1 | MUTUAL]);
+        assert_eq!(mutual(&d, 1), [MUTUAL, 2]);
+        assert_eq!(log.0, [None, None, Some((0, 1))]);
+        assert!(d.is_listed(0) && d.is_listed(2));
+        // A new version of 1 without 0: the edge stops counting at both ends.
+        log.0.clear();
+        d.set_lists(1, [&[2], &[], &[]], &mut log);
+        assert_eq!(mutual(&d, 0), [1]);
+        assert_eq!(mutual(&d, 1), [2]);
+        assert_eq!(log.0, [Some((1, 0)), Some((0, 1))]);
+        // 1 lists 0 again, then goes: 0's edge stops counting, and nothing lists 2 any more.
+        d.set_lists(1, [&[0, 2], &[], &[]], &mut log);
+        assert_eq!(mutual(&d, 0), [1 | MUTUAL]);
+        log.0.clear();
+        d.remove(1, &mut log);
+        assert_eq!(mutual(&d, 0), [1]);
+        assert!(log.0.contains(&None) && log.0.contains(&Some((0, 1))));
+        assert!(!d.is_listed(2) && d.is_listed(1));
+    }
+}
