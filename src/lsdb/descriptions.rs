@@ -1,12 +1,13 @@
-//! Every description held, each once: its version, its three lists, and who lists whom.
+//! Every description held, each fact once: its version, its three lists, and who lists whom.
 //!
 //! This module owns, per id, whether it is described, its version, and its lists. The lists
-//! live in one place only, `pool`, laid out the way the shortest-path search reads them: a
-//! [`HEADER`] of three counts, then the neighbors (each with [`MUTUAL`] set when the edge
-//! counts), then the v1 peers, then the names behind them. Views, diffs and the search all read
-//! that one copy. It also keeps the reverse index (which descriptions list a name) and the
-//! [`MUTUAL`] bits right as descriptions come, change and go, and tells the search, through
-//! [`Changes`], when something it reads changed.
+//! and their counts live in one place only, the pool, laid out the way the shortest-path search
+//! reads them: a [`HEADER`] of three counts, then the neighbors (each with [`MUTUAL`] set when
+//! the edge counts), then the v1 peers, then the names behind them. Views, diffs and the search
+//! all read that one copy; whether an id is described is whether it has a place in the pool.
+//! Two indexes are derived from the lists and kept here alone, as descriptions come, change
+//! and go: which descriptions list a name, and the [`MUTUAL`] bits. The search is told,
+//! through [`Changes`], when something it reads changed.
 //!
 //! It must not touch names (it knows ids only), decide which of two versions is newer, or run
 //! the search or read its results: whether a change matters to the search is the search's

@@ -20,14 +20,16 @@
 //! the names whose route changed are reported.
 //!
 //! # Layout
-//! - this file, the database: names and their ids (within the limit), which version of a
-//!   description wins, what a peer's summary listed, views for the core, and forgetting
-//!   descriptions and names that are no longer needed. It decides; it holds no list itself.
-//! - [`descriptions`]: each description held once (its version, and its lists in the layout
-//!   the search reads), who lists whom, and which edges count. Ids only, no names.
-//! - [`search`]: the shortest-path search and its results (routes, ways in, what changed,
-//!   since when a description is unreachable), and whether the graph changed enough to ask
-//!   for a new search. It reads the descriptions and changes none.
+//! - `lsdb/mod.rs`, the database: names and their ids (within the limit), which of two
+//!   versions of a description wins, what a peer's summary listed, views for the core, and
+//!   forgetting the descriptions and names no longer needed. It decides what is held; it
+//!   holds no list itself, and must not reach into the pool's layout or the search's
+//!   buffers (it goes through their methods).
+//! - `lsdb/descriptions.rs`: each description held once (its version, and its lists where
+//!   the search reads them), who lists whom, and which edges count. Ids only, no names.
+//! - `lsdb/search.rs`: the shortest-path search and its results (routes, ways in, what
+//!   changed, since when a description is unreachable), and whether the graph changed enough
+//!   to ask for a new search. It reads the descriptions and changes none.
 
 mod descriptions;
 mod search;
