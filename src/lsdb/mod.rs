@@ -476,11 +476,11 @@ impl Lsdb {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
 
     /// A database for `me` holding the given descriptions (each agent lists its peers).
-    pub(in crate::lsdb) fn graph(me: &str, edges: &[(&str, &[&str])]) -> Lsdb {
+    pub(super) fn graph(me: &str, edges: &[(&str, &[&str])]) -> Lsdb {
         let mut db = Lsdb::new(me, 1, 100);
         for &(origin, peers) in edges {
             if origin == me {
@@ -494,7 +494,7 @@ pub(super) mod tests {
     }
 
     /// Direct peers, each over a v2 link.
-    pub(in crate::lsdb) fn direct(list: &[(&'static str, usize)]) -> Vec<Direct<'static>> {
+    pub(super) fn direct(list: &[(&'static str, usize)]) -> Vec<Direct<'static>> {
         list.iter()
             .map(|&(name, l)| Direct {
                 name,
