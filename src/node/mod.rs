@@ -55,6 +55,19 @@ const PATHS_HOLD_DOWN: u64 = 5;
 /// The most the hold-down between computations grows to while changes keep coming, ms.
 const PATHS_HOLD_DOWN_MAX: u64 = 40;
 
+/// When shortest paths are recomputed (the gathering time is `Options::route_delay`): a change
+/// of this agent's own links is applied at once; after a computation the next waits out a
+/// hold-down that doubles while computations follow each other closely (within twice the
+/// hold-down), and the timer armed for it stays armed until it fires.
+const PATHS_THROTTLE: Policy = Policy {
+    gather: 0,
+    min_hold: PATHS_HOLD_DOWN,
+    max_hold: PATHS_HOLD_DOWN_MAX,
+    grace: 0,
+    urgency: Urgency::SkipsAll,
+    arming: Arming::Once,
+};
+
 /// The most time between two versions of this agent's own description, ms, while its links
 /// keep changing.
 const OWN_HOLD_DOWN: u64 = 10;
@@ -63,6 +76,19 @@ const OWN_HOLD_DOWN: u64 = 10;
 /// bursts (start-up, a restart, a partition healing), and every version is flooded to every
 /// agent, so the rest of the burst goes in the same version. A lost link does not wait.
 const OWN_GATHER: u64 = 20;
+
+/// When this agent's own description is renumbered: a new link waits [`OWN_GATHER`], a lost
+/// one does not, but both wait out a hold-down that starts at none, and grows while versions
+/// follow each other closely (within twice the hold-down and 2 ms more, so that versions a
+/// millisecond apart count as close); an urgent change re-arms the timer earlier.
+const OWN_THROTTLE: Policy = Policy {
+    gather: OWN_GATHER,
+    min_hold: 0,
+    max_hold: OWN_HOLD_DOWN,
+    grace: 2,
+    urgency: Urgency::SkipsGathering,
+    arming: Arming::Earlier,
+};
 
 /// Bytes of a database summary's part, about: small enough for any sensible `max_frame_len`,
 /// large enough that a thousand descriptions take a few frames.
@@ -274,7 +300,11 @@ enum Timer {
         serial: u64,
     },
     Purge,
-    Paths,
+    /// The hold-down or gathering time before the next shortest-path computation ends at this
+    /// tick.
+    Paths {
+        at: u64,
+    },
     /// The hold-down or gathering time of this agent's own description ends at this tick.
     Own {
         at: u64,
@@ -306,32 +336,17 @@ pub struct Node {
     own_dirty: bool,
     /// Shortest paths must be recomputed.
     paths_dirty: bool,
-    /// A direct link changed: recompute now, whatever the hold-down.
-    paths_urgent: bool,
-    /// When shortest paths were last computed.
-    paths_at: Option<u64>,
-    /// A hold-down timer is armed for the next computation.
-    paths_armed: bool,
-    /// The current hold-down between computations: doubles while changes keep arriving.
-    paths_hold: u64,
-    /// Since when a change from afar waits for a computation.
-    paths_waiting_since: Option<u64>,
-    /// When this agent's own description last changed.
-    own_at: Option<u64>,
-    /// The tick for which a timer is armed for the next origination, if one is.
-    own_armed: Option<u64>,
-    /// Since when a change of this agent's own description waits to go out.
-    own_waiting_since: Option<u64>,
-    /// Something this agent's description lists is gone: tell at once, however recent the
-    /// change is (a lost link is what failover waits for).
-    own_urgent: bool,
+    /// When shortest paths may be recomputed; urged when a direct link changed (recompute
+    /// now, whatever the hold-down).
+    paths_throttle: Throttle,
+    /// When this agent's own description may be renumbered; urged when something it lists is
+    /// gone (tell at once, however recent the change is: a lost link is what failover waits
+    /// for).
+    own_throttle: Throttle,
     /// A peer's summary asked for this agent's own description while a new version was
     /// waiting, and got nothing: the new version (or, if nothing changed, this one) must go
     /// to every link.
     own_withheld: bool,
-    /// The current hold-down between versions: none at first, growing while changes keep
-    /// coming.
-    own_hold: u64,
 
     purge_armed: bool,
     /// A flooded description, encoded once for all links.
@@ -398,6 +413,10 @@ impl Node {
         if !wire::name_is_valid(name) {
             return Err(Error::InvalidName { len: name.len() });
         }
+        let paths_policy = Policy {
+            gather: Self::ms(opts.route_delay),
+            ..PATHS_THROTTLE
+        };
         Ok(Node {
             name: name.into(),
             routing: Routing::new(opts.max_known_names),
@@ -410,17 +429,9 @@ impl Node {
             pending_links: 0,
             own_dirty: false,
             paths_dirty: false,
-            paths_urgent: false,
-            paths_at: None,
-            paths_armed: false,
-            paths_hold: PATHS_HOLD_DOWN,
-            paths_waiting_since: None,
-            own_at: None,
-            own_armed: None,
-            own_waiting_since: None,
-            own_urgent: false,
+            paths_throttle: Throttle::new(paths_policy),
+            own_throttle: Throttle::new(OWN_THROTTLE),
             own_withheld: false,
-            own_hold: 0,
             purge_armed: false,
             flood_buf: Vec::new(),
             outboxes: Slab::new(),
@@ -629,12 +640,8 @@ impl Node {
                     }
                 }
                 // The hold-down is over; the commit below recomputes.
-                Timer::Paths => self.paths_armed = false,
-                Timer::Own { at } => {
-                    if self.own_armed == Some(at) {
-                        self.own_armed = None;
-                    }
-                }
+                Timer::Paths { at } => self.paths_throttle.fired(at),
+                Timer::Own { at } => self.own_throttle.fired(at),
                 Timer::Purge => {
                     self.purge_armed = false;
                     self.lsdb.purge(t.saturating_sub(LSA_KEEP));
@@ -1061,7 +1068,7 @@ impl Node {
         }
         self.own_dirty = true;
         self.paths_dirty = true;
-        self.paths_urgent = true;
+        self.paths_throttle.urge();
         let ping_after = Self::ms(self.opts.ping_after);
         let t = self.now;
         let Some(l) = self.link_mut(link) else {
@@ -1122,7 +1129,7 @@ impl Node {
                 self.routing.remove_via(name, link);
                 if l.heard.remove(&**name) {
                     self.own_dirty = true;
-                    self.own_urgent = true;
+                    self.own_throttle.urge();
                 }
             }
         }
@@ -1471,9 +1478,9 @@ impl Node {
                 self.routing.remove_via(name, link);
             }
             self.own_dirty = true;
-            self.own_urgent = true;
+            self.own_throttle.urge();
             self.paths_dirty = true;
-            self.paths_urgent = true;
+            self.paths_throttle.urge();
         } else if !l.is_dialer() {
             self.pending_links -= 1;
         }
@@ -1572,8 +1579,7 @@ impl Node {
         let v2 = self.opts.protocol_version >= 2;
         if self.own_dirty && self.own_due() {
             self.own_dirty = false;
-            self.own_urgent = false;
-            self.own_waiting_since = None;
+            self.own_throttle.settle();
             let peers = |v2: bool| {
                 self.links
                     .iter()
@@ -1586,13 +1592,7 @@ impl Node {
                 .lsdb
                 .originate(peers(true), peers(false), self.routing.v1_only())
             {
-                self.own_hold = match self.own_at {
-                    Some(at) if self.now <= at + 2 * self.own_hold + 1 => {
-                        (self.own_hold * 2).clamp(1, OWN_HOLD_DOWN)
-                    }
-                    _ => 0,
-                };
-                self.own_at = Some(self.now);
+                self.own_throttle.ran(self.now);
                 self.stats.descriptions_originated += 1;
                 if v2 {
                     self.flood(Flooded::Own, None);
@@ -1609,17 +1609,10 @@ impl Node {
         }
         if self.paths_dirty && v2 && self.paths_due() {
             self.paths_dirty = false;
-            self.paths_urgent = false;
-            self.paths_waiting_since = None;
+            self.paths_throttle.settle();
             // Back-to-back computations mean a storm of changes (a partition, a restart
             // wave): wait longer between them until it calms down.
-            self.paths_hold = match self.paths_at {
-                Some(at) if self.now < at + 2 * self.paths_hold => {
-                    (self.paths_hold * 2).min(PATHS_HOLD_DOWN_MAX)
-                }
-                _ => PATHS_HOLD_DOWN,
-            };
-            self.paths_at = Some(self.now);
+            self.paths_throttle.ran(self.now);
             self.stats.paths_computed += 1;
             let direct: Vec<Direct<'_>> = self
                 .links
@@ -1688,18 +1681,14 @@ impl Node {
     /// quickly, and doubles while computations follow each other closely, as OSPF throttles
     /// its SPF runs. Arms the timer when it must wait.
     fn paths_due(&mut self) -> bool {
-        if self.paths_urgent {
-            return true;
+        match self.paths_throttle.check(self.now) {
+            Due::Now => true,
+            Due::Wait => false,
+            Due::Arm(at) => {
+                self.timers.insert(at, Timer::Paths { at });
+                false
+            }
         }
-        let since = *self.paths_waiting_since.get_or_insert(self.now);
-        let start = Self::ms(self.opts.route_delay);
-        let at = (since + start).max(self.paths_at.map_or(0, |at| at + self.paths_hold));
-        let due = self.now >= at;
-        if !due && !self.paths_armed {
-            self.paths_armed = true;
-            self.timers.insert(at, Timer::Paths);
-        }
-        due
     }
 
     /// Whether this agent's own description may be renumbered now. Links tend to come and go in
@@ -1708,16 +1697,14 @@ impl Node {
     /// other closely the next one waits out a hold-down that doubles up to [`OWN_HOLD_DOWN`].
     /// A lost link skips the gathering: traffic waits for it to be known.
     fn own_due(&mut self) -> bool {
-        let since = *self.own_waiting_since.get_or_insert(self.now);
-        let gather = if self.own_urgent { 0 } else { OWN_GATHER };
-        let held = self.own_at.map_or(0, |at| at + self.own_hold);
-        let at = (since + gather).max(held);
-        let due = self.now >= at;
-        if !due && self.own_armed.is_none_or(|armed| at < armed) {
-            self.own_armed = Some(at);
-            self.timers.insert(at, Timer::Own { at });
+        match self.own_throttle.check(self.now) {
+            Due::Now => true,
+            Due::Wait => false,
+            Due::Arm(at) => {
+                self.timers.insert(at, Timer::Own { at });
+                false
+            }
         }
-        due
     }
 
     /// Sends the summary of the database on v2 links that just said hello: which version of
@@ -2013,6 +2000,10 @@ fn tell(l: &mut Link, link: LinkId, name: &str, route: Option<Route>) {
         }
     }
 }
+
+mod throttle;
+
+use throttle::{Arming, Due, Policy, Throttle, Urgency};
 
 #[cfg(test)]
 mod tests;
