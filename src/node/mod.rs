@@ -26,7 +26,7 @@
 //! when the whole way is v2, an end-to-end number that the destination confirms (`ack`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::value::RawValue;
 use slab::Slab;
@@ -36,7 +36,6 @@ use crate::event::{Name, NameCache};
 use crate::frame::{FeedError, FrameDecoder};
 use crate::lsdb::{Direct, Listed, Lsdb, Received};
 use crate::routing::{Route, Routing};
-use crate::timer::TimerWheel;
 use crate::wire::{self, Ack, Hello, Lsa, Msg, Seq, Summary, Wire};
 use crate::{
     Body, ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError,
@@ -150,67 +149,6 @@ pub struct PeerInfo {
     pub addr: Option<std::net::SocketAddr>,
 }
 
-/// The agent's own accounting, for monitoring and for checking that limits hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Open links, identified or not.
-    pub links: usize,
-    /// Accepted connections that have not completed their hello (at most
-    /// `Options::max_pending_links`; this agent's own dials are not counted).
-    pub pending_links: usize,
-    /// Names in the routing table.
-    pub known_names: usize,
-    /// Descriptions in the link-state database, this agent's own included.
-    pub descriptions: usize,
-    /// This agent's own messages held: queued, or sent and not confirmed yet.
-    pub queued_messages: usize,
-    /// Destinations with an outbox: holding messages, or emptied lately (an emptied outbox is
-    /// kept for at most a retransmission timeout, for the next message to the same place).
-    pub outboxes: usize,
-    /// Messages relayed for others that wait for a route (v1 semantics), for all destinations
-    /// together; at most `Options::max_queued_per_destination`.
-    pub held_messages: usize,
-    /// Origins whose streams this agent remembers.
-    pub streams: usize,
-    /// Bytes waiting to be written, over all links.
-    pub buffered_bytes: usize,
-    /// Armed timers (live or stale).
-    pub timers: usize,
-    /// Messages relayed for other agents.
-    pub relayed: u64,
-    /// Messages or confirmations for other agents that were dropped: no usable route, a full
-    /// queue, a full link buffer, a route pointing back where they came from, or too many hops.
-    pub relay_dropped: u64,
-    /// Own messages confirmed by their destination.
-    pub confirmed: u64,
-    /// Own messages sent again after a timeout or a route change.
-    pub resent: u64,
-    /// Retransmission timeouts.
-    pub timeouts: u64,
-    /// Numbered messages received again after being handed over (and dropped).
-    pub duplicates: u64,
-    /// Messages and confirmations refused because their claimed origin could not have sent
-    /// them through the link they came on (this agent's own name, or a numbered one off every
-    /// shortest path from its origin).
-    pub rejected: u64,
-    /// Descriptions (v2 link state) written, this agent's own and passed on.
-    pub descriptions_sent: u64,
-    /// Descriptions received that were newer than the one held (routing updates applied).
-    pub descriptions_applied: u64,
-    /// Versions of this agent's own description made (each one is flooded to every agent).
-    pub descriptions_originated: u64,
-    /// Shortest-path computations.
-    pub paths_computed: u64,
-    /// A change waits for the next shortest-path computation (its hold-down is running):
-    /// routes are not final yet.
-    pub paths_pending: bool,
-    /// Control frames (hello, keepalive, announcements, descriptions, confirmations) written.
-    pub control_frames: u64,
-    /// Bytes of those frames.
-    pub control_bytes: u64,
-}
-
 #[derive(Debug)]
 struct Link {
     /// Distinguishes this link from earlier ones that had the same id, for stale timers.
@@ -281,36 +219,6 @@ struct Dial {
     attempt: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Timer {
-    Hello {
-        link: LinkId,
-        serial: u64,
-    },
-    Ping {
-        link: LinkId,
-        serial: u64,
-    },
-    Reconnect {
-        connect: ConnectId,
-        attempt: u64,
-    },
-    Outbox {
-        slot: usize,
-        serial: u64,
-    },
-    Purge,
-    /// The hold-down or gathering time before the next shortest-path computation ends at this
-    /// tick.
-    Paths {
-        at: u64,
-    },
-    /// The hold-down or gathering time of this agent's own description ends at this tick.
-    Own {
-        at: u64,
-    },
-}
-
 /// A message relayed for another agent, held until its destination is reachable (the v1
 /// behaviour; numbered v2 messages are never held by relays, their origin resends them).
 #[derive(Debug)]
@@ -324,9 +232,7 @@ struct Held {
 pub struct Node {
     name: Box<str>,
     opts: Options,
-    epoch: Instant,
-    /// The latest tick seen.
-    now: u64,
+    clock: Clock,
     inc: u64,
     links: Vec<Option<Link>>,
     pending_links: usize,
@@ -364,8 +270,7 @@ pub struct Node {
     /// Destinations with messages waiting for room in their link's buffer.
     blocked: BTreeSet<Box<str>>,
     dials: Vec<Dial>,
-    timers: TimerWheel<Timer>,
-    fired: Vec<Timer>,
+    timers: Timers,
     ids: Vec<MessageId>,
     names: NameCache,
     events: VecDeque<Event>,
@@ -414,7 +319,7 @@ impl Node {
             return Err(Error::InvalidName { len: name.len() });
         }
         let paths_policy = Policy {
-            gather: Self::ms(opts.route_delay),
+            gather: ms(opts.route_delay),
             ..PATHS_THROTTLE
         };
         Ok(Node {
@@ -422,8 +327,7 @@ impl Node {
             routing: Routing::new(opts.max_known_names),
             lsdb: Lsdb::new(name, incarnation, opts.max_known_names),
             opts,
-            epoch: now,
-            now: 0,
+            clock: Clock::new(now),
             inc: incarnation,
             links: Vec::new(),
             pending_links: 0,
@@ -444,8 +348,7 @@ impl Node {
             acks_due: Vec::new(),
             blocked: BTreeSet::new(),
             dials: Vec::new(),
-            timers: TimerWheel::new(256, 0),
-            fired: Vec::new(),
+            timers: Timers::new(),
             ids: Vec::new(),
             names: NameCache::default(),
             events: VecDeque::new(),
@@ -474,13 +377,7 @@ impl Node {
     }
 
     fn tick(&mut self, now: Instant) -> u64 {
-        let t = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        self.now = self.now.max(t);
-        self.now
-    }
-
-    fn ms(d: Duration) -> u64 {
-        d.as_millis() as u64
+        self.clock.tick(now)
     }
 
     fn serial(&mut self) -> u64 {
@@ -553,7 +450,7 @@ impl Node {
         if origin == LinkOrigin::Accepted {
             self.pending_links += 1;
         }
-        let hello_by = t + Self::ms(self.opts.hello_timeout);
+        let hello_by = t + ms(self.opts.hello_timeout);
         self.timers.insert(hello_by, Timer::Hello { link, serial });
     }
 
@@ -612,45 +509,11 @@ impl Node {
     /// retransmissions, deadlines, forgetting).
     pub fn handle_timeout(&mut self, now: Instant) {
         let t = self.tick(now);
-        let mut fired = std::mem::take(&mut self.fired);
-        self.timers.expire(t, &mut fired);
+        let mut fired = self.timers.expire(t);
         for timer in fired.drain(..) {
-            match timer {
-                Timer::Hello { link, serial } => {
-                    if self.link_serial(link) == Some(serial) && self.link_peer(link).is_none() {
-                        self.close_link(link, LinkDownReason::HelloTimeout);
-                    }
-                }
-                Timer::Ping { link, serial } => {
-                    if self.link_serial(link) == Some(serial) {
-                        self.ping_check(link, t);
-                    }
-                }
-                Timer::Reconnect { connect, attempt } => {
-                    if let Some(d) = self.dials.get_mut(connect.0 as usize) {
-                        if d.state == DialState::Waiting && d.attempt == attempt {
-                            d.state = DialState::Connecting;
-                            self.actions.push_back(Action::Dial(connect));
-                        }
-                    }
-                }
-                Timer::Outbox { slot, serial } => {
-                    if self.outboxes.get(slot).is_some_and(|o| o.serial == serial) {
-                        self.outbox_due(slot, t);
-                    }
-                }
-                // The hold-down is over; the commit below recomputes.
-                Timer::Paths { at } => self.paths_throttle.fired(at),
-                Timer::Own { at } => self.own_throttle.fired(at),
-                Timer::Purge => {
-                    self.purge_armed = false;
-                    self.lsdb.purge(t.saturating_sub(LSA_KEEP));
-                    self.paths_dirty |= self.lsdb.graph_changed();
-                    self.arm_purge();
-                }
-            }
+            self.on_timer(timer, t);
         }
-        self.fired = fired;
+        self.timers.recycle(fired);
         self.commit();
     }
 
@@ -810,7 +673,7 @@ impl Node {
                 s
             }
         };
-        let deadline = deadline.map(|d| d.saturating_duration_since(self.epoch).as_millis() as u64);
+        let deadline = deadline.map(|d| self.clock.ticks(d));
         self.outboxes[slot].push(Pending::new(id, t, deadline), json.text());
         self.queued_total += 1;
         self.pump(to);
@@ -886,7 +749,7 @@ impl Node {
     pub fn next_timeout(&self) -> Option<Instant> {
         self.timers
             .next_deadline()
-            .map(|t| self.epoch + Duration::from_millis(t))
+            .map(|t| self.clock.instant(t))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1069,8 +932,8 @@ impl Node {
         self.own_dirty = true;
         self.paths_dirty = true;
         self.paths_throttle.urge();
-        let ping_after = Self::ms(self.opts.ping_after);
-        let t = self.now;
+        let ping_after = ms(self.opts.ping_after);
+        let t = self.clock.now();
         let Some(l) = self.link_mut(link) else {
             return Ok(());
         };
@@ -1328,7 +1191,7 @@ impl Node {
 
     /// Applies a numbered message's place in its stream; returns whether to hand it over.
     fn receive_numbered(&mut self, from: &str, seq: Seq) -> bool {
-        let now = self.now;
+        let now = self.clock.now();
         if !self.inboxes.contains_key(from) {
             if self.inboxes.len() >= self.opts.max_known_names {
                 // Forget the stream least recently used; its origin's base restarts it safely.
@@ -1393,7 +1256,7 @@ impl Node {
             return;
         };
         let mut ids = std::mem::take(&mut self.ids);
-        self.outboxes[slot].confirm(a.seq, self.now, &mut ids);
+        self.outboxes[slot].confirm(a.seq, self.clock.now(), &mut ids);
         self.queued_total -= ids.len();
         self.stats.confirmed += ids.len() as u64;
         if !ids.is_empty() {
@@ -1485,7 +1348,7 @@ impl Node {
             self.pending_links -= 1;
         }
         if let LinkOrigin::Dialed(c) = l.origin {
-            let t = self.now;
+            let t = self.clock.now();
             if let Some(d) = self.dials.get(c.0 as usize) {
                 if d.state == DialState::Linked(link) {
                     if self.opts.auto_reconnect {
@@ -1511,8 +1374,33 @@ impl Node {
         }
     }
 
+    /// The hello timer of `link` fired: a link still unnamed is closed.
+    fn hello_due(&mut self, link: LinkId, serial: u64) {
+        if self.link_serial(link) == Some(serial) && self.link_peer(link).is_none() {
+            self.close_link(link, LinkDownReason::HelloTimeout);
+        }
+    }
+
+    /// A reconnection timer fired: dial again, unless the dial moved on since it was armed.
+    fn reconnect_due(&mut self, connect: ConnectId, attempt: u64) {
+        if let Some(d) = self.dials.get_mut(connect.0 as usize) {
+            if d.state == DialState::Waiting && d.attempt == attempt {
+                d.state = DialState::Connecting;
+                self.actions.push_back(Action::Dial(connect));
+            }
+        }
+    }
+
+    /// The purge timer fired: forget descriptions of agents nobody reached for long.
+    fn purge_due(&mut self, t: u64) {
+        self.purge_armed = false;
+        self.lsdb.purge(t.saturating_sub(LSA_KEEP));
+        self.paths_dirty |= self.lsdb.graph_changed();
+        self.arm_purge();
+    }
+
     fn schedule_reconnect(&mut self, connect: ConnectId, t: u64, jitter: bool) {
-        let mut delay = Self::ms(self.opts.auto_reconnect_interval);
+        let mut delay = ms(self.opts.auto_reconnect_interval);
         if jitter {
             // Two agents whose duplicate links both closed would otherwise re-dial in step.
             delay += self.random() % (delay / 2 + 1);
@@ -1536,8 +1424,8 @@ impl Node {
     }
 
     fn ping_check(&mut self, link: LinkId, t: u64) {
-        let ping_after = Self::ms(self.opts.ping_after);
-        let ping_timeout = Self::ms(self.opts.ping_timeout);
+        let ping_after = ms(self.opts.ping_after);
+        let ping_timeout = ms(self.opts.ping_timeout);
         let Some(l) = self.link_mut(link) else { return };
         let serial = l.serial;
         if let Some(sent) = l.ping_sent {
@@ -1592,7 +1480,7 @@ impl Node {
                 .lsdb
                 .originate(peers(true), peers(false), self.routing.v1_only())
             {
-                self.own_throttle.ran(self.now);
+                self.own_throttle.ran(self.clock.now());
                 self.stats.descriptions_originated += 1;
                 if v2 {
                     self.flood(Flooded::Own, None);
@@ -1612,7 +1500,7 @@ impl Node {
             self.paths_throttle.settle();
             // Back-to-back computations mean a storm of changes (a partition, a restart
             // wave): wait longer between them until it calms down.
-            self.paths_throttle.ran(self.now);
+            self.paths_throttle.ran(self.clock.now());
             self.stats.paths_computed += 1;
             let direct: Vec<Direct<'_>> = self
                 .links
@@ -1627,7 +1515,7 @@ impl Node {
                     })
                 })
                 .collect();
-            self.lsdb.shortest_paths(&direct, self.now);
+            self.lsdb.shortest_paths(&direct, self.clock.now());
             for (name, route) in self.lsdb.changed() {
                 self.routing.set_path(name, route);
             }
@@ -1681,7 +1569,7 @@ impl Node {
     /// quickly, and doubles while computations follow each other closely, as OSPF throttles
     /// its SPF runs. Arms the timer when it must wait.
     fn paths_due(&mut self) -> bool {
-        match self.paths_throttle.check(self.now) {
+        match self.paths_throttle.check(self.clock.now()) {
             Due::Now => true,
             Due::Wait => false,
             Due::Arm(at) => {
@@ -1697,7 +1585,7 @@ impl Node {
     /// other closely the next one waits out a hold-down that doubles up to [`OWN_HOLD_DOWN`].
     /// A lost link skips the gathering: traffic waits for it to be known.
     fn own_due(&mut self) -> bool {
-        match self.own_throttle.check(self.now) {
+        match self.own_throttle.check(self.clock.now()) {
             Due::Now => true,
             Due::Wait => false,
             Due::Arm(at) => {
@@ -1798,7 +1686,7 @@ impl Node {
     }
 
     fn wake_dormant(&mut self, name: &str) {
-        let t = self.now;
+        let t = self.clock.now();
         let sleeping: Vec<ConnectId> = self
             .dials
             .iter()
@@ -1825,7 +1713,7 @@ impl Node {
             if route.confirmed {
                 while l.pending() < max {
                     let base = ob.base();
-                    let Some((p, body, seq)) = ob.next_confirmed(self.opts.max_in_flight, self.now)
+                    let Some((p, body, seq)) = ob.next_confirmed(self.opts.max_in_flight, self.clock.now())
                     else {
                         break;
                     };
@@ -1865,7 +1753,7 @@ impl Node {
         // its round-trip estimate and its one timer instead of making both afresh (and a stale
         // timer entry) per message. A timer further off (a message's deadline) is not waited
         // for: it finds a newer outbox, or none, and is ignored.
-        let linger = ob.timer_at.is_some_and(|at| at <= self.now + MAX_RTO);
+        let linger = ob.timer_at.is_some_and(|at| at <= self.clock.now() + MAX_RTO);
         if ob.is_empty() && !linger {
             self.outboxes.remove(slot);
             self.outbox_of.remove(to);
@@ -2001,7 +1889,12 @@ fn tell(l: &mut Link, link: LinkId, name: &str, route: Option<Route>) {
     }
 }
 
+mod stats;
 mod throttle;
+mod timers;
+
+pub use stats::Stats;
+use timers::{Clock, Timer, Timers, ms};
 
 use throttle::{Arming, Due, Policy, Throttle, Urgency};
 
