@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::flooding::OWN_GATHER;
 use super::*;
 use crate::frame;
 

@@ -127,7 +127,7 @@ impl Node {
         match timer {
             Timer::Hello { link, serial } => self.hello_due(link, serial),
             Timer::Ping { link, serial } => {
-                if self.link_serial(link) == Some(serial) {
+                if self.links.serial(link) == Some(serial) {
                     self.ping_check(link, t);
                 }
             }
@@ -138,8 +138,8 @@ impl Node {
                 }
             }
             // The hold-down is over; the commit that follows recomputes.
-            Timer::Paths { at } => self.paths_throttle.fired(at),
-            Timer::Own { at } => self.own_throttle.fired(at),
+            Timer::Paths { at } => self.paths.timer_fired(at),
+            Timer::Own { at } => self.flooding.own_timer_fired(at),
             Timer::Purge => self.purge_due(t),
         }
     }
