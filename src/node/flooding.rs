@@ -11,8 +11,8 @@
 //! (through `Lsdb::originate`, `receive` and `purge`) and marks shortest paths for
 //! recomputation; it must not compute them, nor touch routes.
 
-use crate::LinkId;
 use crate::LinkDownReason;
+use crate::LinkId;
 use crate::lsdb::{Received, View};
 use crate::wire::{self, Lsa};
 

@@ -126,7 +126,13 @@ impl Node {
             return;
         };
         l.push_control(tx, &mut self.stats, |out| {
-            wire::emit_hello(out, true, &self.name, told.iter().map(|n| &**n), answer_version)
+            wire::emit_hello(
+                out,
+                true,
+                &self.name,
+                told.iter().map(|n| &**n),
+                answer_version,
+            )
         });
         l.v1.told = told;
     }

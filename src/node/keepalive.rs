@@ -94,12 +94,10 @@ impl Node {
             Step::Close => self.close_link(link, LinkDownReason::PingTimeout),
             Step::Ping { check_at } => {
                 self.links.control(link, &mut self.stats, wire::emit_ping);
-                self.timers
-                    .insert(check_at, Timer::Ping { link, serial });
+                self.timers.insert(check_at, Timer::Ping { link, serial });
             }
             Step::Wait { check_at } => {
-                self.timers
-                    .insert(check_at, Timer::Ping { link, serial });
+                self.timers.insert(check_at, Timer::Ping { link, serial });
             }
         }
     }

@@ -395,9 +395,7 @@ impl Node {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.timers
-            .next_deadline()
-            .map(|t| self.clock.instant(t))
+        self.timers.next_deadline().map(|t| self.clock.instant(t))
     }
 
     // -----------------------------------------------------------------------------------------

@@ -284,7 +284,11 @@ mod tests {
         let mut t = Throttle::new(SPF);
         t.ran(0);
         t.ran(1); // hold-down 10 after 1
-        assert_eq!(t.check(2), Due::Arm(11), "the hold-down ends after the gathering");
+        assert_eq!(
+            t.check(2),
+            Due::Arm(11),
+            "the hold-down ends after the gathering"
+        );
         t.fired(11);
         assert_eq!(run_if_due(&mut t, 11), Due::Now);
         // Hold-down 20 after 11; a change at 40 waits only its gathering.
@@ -301,7 +305,11 @@ mod tests {
         t.ran(0); // hold-down 5 after 0
         assert_eq!(t.check(1), Due::Arm(31), "gathering");
         t.urge();
-        assert_eq!(t.check(1), Due::Wait, "the wait ends at 5, but a timer is armed");
+        assert_eq!(
+            t.check(1),
+            Due::Wait,
+            "the wait ends at 5, but a timer is armed"
+        );
         t.fired(31);
         assert_eq!(t.check(31), Due::Now);
     }
