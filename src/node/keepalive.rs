@@ -1,16 +1,15 @@
 //! Keepalive: a link silent for `Options::ping_after` is pinged, and closed if nothing at all
-//! arrives within `Options::ping_timeout` of the ping. Any frame counts as a sign of life.
+//! arrives within `Options::ping_timeout` of the ping. Anything that arrives counts as a sign of life.
 //!
 //! This module owns each link's [`Keepalive`] state (when something last arrived, when a ping
 //! went out) and the link's `Ping` timer. It answers nothing (a ping is answered where frames
 //! are handled) and must not touch what the link carries.
 
-use crate::LinkDownReason;
 use crate::wire;
+use crate::{LinkDownReason, LinkId};
 
 use super::Node;
 use super::timers::{Timer, ms};
-use crate::LinkId;
 
 /// One link's keepalive state.
 #[derive(Debug)]
