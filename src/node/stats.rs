@@ -1,0 +1,67 @@
+//! The agent's own accounting: counters kept as things happen, and figures read off the state
+//! when asked.
+//!
+//! This module owns the [`Stats`] type only. The counters are bumped by whichever concern
+//! does the counted thing; [`Node::stats`](super::Node::stats) fills in the figures that are
+//! read off the state (links, queues, timers). Nothing here changes what the node does.
+
+/// The agent's own accounting, for monitoring and for checking that limits hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Open links, identified or not.
+    pub links: usize,
+    /// Accepted connections that have not completed their hello (at most
+    /// `Options::max_pending_links`; this agent's own dials are not counted).
+    pub pending_links: usize,
+    /// Names in the routing table.
+    pub known_names: usize,
+    /// Descriptions in the link-state database, this agent's own included.
+    pub descriptions: usize,
+    /// This agent's own messages held: queued, or sent and not confirmed yet.
+    pub queued_messages: usize,
+    /// Destinations with an outbox: holding messages, or emptied lately (an emptied outbox is
+    /// kept for at most a retransmission timeout, for the next message to the same place).
+    pub outboxes: usize,
+    /// Messages relayed for others that wait for a route (v1 semantics), for all destinations
+    /// together; at most `Options::max_queued_per_destination`.
+    pub held_messages: usize,
+    /// Origins whose streams this agent remembers.
+    pub streams: usize,
+    /// Bytes waiting to be written, over all links.
+    pub buffered_bytes: usize,
+    /// Armed timers (live or stale).
+    pub timers: usize,
+    /// Messages relayed for other agents.
+    pub relayed: u64,
+    /// Messages or confirmations for other agents that were dropped: no usable route, a full
+    /// queue, a full link buffer, a route pointing back where they came from, or too many hops.
+    pub relay_dropped: u64,
+    /// Own messages confirmed by their destination.
+    pub confirmed: u64,
+    /// Own messages sent again after a timeout or a route change.
+    pub resent: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Numbered messages received again after being handed over (and dropped).
+    pub duplicates: u64,
+    /// Messages and confirmations refused because their claimed origin could not have sent
+    /// them through the link they came on (this agent's own name, or a numbered one off every
+    /// shortest path from its origin).
+    pub rejected: u64,
+    /// Descriptions (v2 link state) written, this agent's own and passed on.
+    pub descriptions_sent: u64,
+    /// Descriptions received that were newer than the one held (routing updates applied).
+    pub descriptions_applied: u64,
+    /// Versions of this agent's own description made (each one is flooded to every agent).
+    pub descriptions_originated: u64,
+    /// Shortest-path computations.
+    pub paths_computed: u64,
+    /// A change waits for the next shortest-path computation (its hold-down is running):
+    /// routes are not final yet.
+    pub paths_pending: bool,
+    /// Control frames (hello, keepalive, announcements, descriptions, confirmations) written.
+    pub control_frames: u64,
+    /// Bytes of those frames.
+    pub control_bytes: u64,
+}

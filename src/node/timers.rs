@@ -1,0 +1,146 @@
+//! Time inside the core: the node's clock (ticks of a millisecond since its start, from the
+//! instants the caller passes in) and its timers, one wheel for every concern.
+//!
+//! This module owns the [`Clock`], the [`Timer`] payloads and the [`Timers`] wheel, and
+//! dispatches a fired timer to the concern that armed it. Timers are cancelled lazily: each
+//! payload carries what its concern needs to recognise a stale one (a link's serial, a dial's
+//! attempt, an outbox's serial, a throttle's tick), and the concern decides. It never reads
+//! the system clock, and it must not decide what a timer means: that is the arming concern's.
+
+use std::time::{Duration, Instant};
+
+use crate::timer::TimerWheel;
+use crate::{ConnectId, LinkId};
+
+use super::Node;
+
+/// Ticks (ms) in a duration.
+pub(super) fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The node's clock: the latest instant seen, as ticks since the node's start. It never goes
+/// back, even if the caller's instants do.
+#[derive(Debug)]
+pub(super) struct Clock {
+    epoch: Instant,
+    now: u64,
+}
+
+impl Clock {
+    /// A clock starting at `epoch`.
+    pub(super) fn new(epoch: Instant) -> Clock {
+        Clock { epoch, now: 0 }
+    }
+
+    /// Moves the clock to `now` (unless it is earlier than what was seen) and returns the tick.
+    pub(super) fn tick(&mut self, now: Instant) -> u64 {
+        let t = self.ticks(now);
+        self.now = self.now.max(t);
+        self.now
+    }
+
+    /// The latest tick seen.
+    pub(super) fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// `at` as ticks since the start, without moving the clock (a deadline, say).
+    pub(super) fn ticks(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// The instant of tick `t`.
+    pub(super) fn instant(&self, t: u64) -> Instant {
+        self.epoch + Duration::from_millis(t)
+    }
+}
+
+/// What a timer is for, and how its concern tells whether it is stale.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Timer {
+    /// The link must have said hello by now.
+    Hello { link: LinkId, serial: u64 },
+    /// The link's keepalive: ping after silence, close after an unanswered ping.
+    Ping { link: LinkId, serial: u64 },
+    /// A scheduled reconnection.
+    Reconnect { connect: ConnectId, attempt: u64 },
+    /// An outbox's next resend or deadline.
+    Outbox { slot: usize, serial: u64 },
+    /// Descriptions of agents nobody reaches may be forgotten.
+    Purge,
+    /// The hold-down or gathering time before the next shortest-path computation ends at this
+    /// tick.
+    Paths { at: u64 },
+    /// The hold-down or gathering time of this agent's own description ends at this tick.
+    Own { at: u64 },
+}
+
+/// Every timer the node armed, live or stale.
+#[derive(Debug)]
+pub(super) struct Timers {
+    wheel: TimerWheel<Timer>,
+    /// Reused to hand out what fell due.
+    fired: Vec<Timer>,
+}
+
+impl Timers {
+    pub(super) fn new() -> Timers {
+        Timers {
+            wheel: TimerWheel::new(256, 0),
+            fired: Vec::new(),
+        }
+    }
+
+    /// Arms `timer` for tick `at`.
+    pub(super) fn insert(&mut self, at: u64, timer: Timer) {
+        self.wheel.insert(at, timer);
+    }
+
+    /// Timers armed, live or stale.
+    pub(super) fn len(&self) -> usize {
+        self.wheel.len()
+    }
+
+    /// The earliest tick a timer is armed for.
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        self.wheel.next_deadline()
+    }
+
+    /// Everything due by tick `t`, earliest first. Hand the list back with
+    /// [`recycle`](Self::recycle) to keep its capacity.
+    pub(super) fn expire(&mut self, t: u64) -> Vec<Timer> {
+        let mut fired = std::mem::take(&mut self.fired);
+        self.wheel.expire(t, &mut fired);
+        fired
+    }
+
+    /// Takes back the list [`expire`](Self::expire) handed out, drained.
+    pub(super) fn recycle(&mut self, fired: Vec<Timer>) {
+        self.fired = fired;
+    }
+}
+
+impl Node {
+    /// A timer fired at tick `t`: hands it to its concern, which ignores it if it is stale.
+    pub(super) fn on_timer(&mut self, timer: Timer, t: u64) {
+        match timer {
+            Timer::Hello { link, serial } => self.hello_due(link, serial),
+            Timer::Ping { link, serial } => {
+                if self.links.serial(link) == Some(serial) {
+                    self.ping_check(link, t);
+                }
+            }
+            Timer::Reconnect { connect, attempt } => self.reconnect_due(connect, attempt),
+            Timer::Outbox { slot, serial } => {
+                if self.outboxes.get(slot).is_some_and(|o| o.serial == serial) {
+                    self.outbox_due(slot, t);
+                }
+            }
+            // The hold-down is over; the commit that follows recomputes.
+            Timer::Paths { at } => self.paths.timer_fired(at),
+            Timer::Own { at } => self.flooding.own_timer_fired(at),
+            Timer::Purge => self.purge_due(t),
+        }
+    }
+}
