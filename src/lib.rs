@@ -58,6 +58,8 @@ mod event;
 mod id;
 mod options;
 
+/// Bodies of the fuzz targets: built for the crate's tests and under `--cfg fuzzing` only.
+#[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzz;
 
