@@ -68,6 +68,8 @@ pub mod frame;
 pub mod lsdb;
 pub mod node;
 pub mod routing;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod timer;
 pub mod wire;
 

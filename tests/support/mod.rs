@@ -7,7 +7,6 @@
 
 pub mod proxy;
 pub mod rng;
-pub mod sim;
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
