@@ -24,7 +24,9 @@
 //! | `checks.rs` | the invariants, as the run goes and at quiescence |
 //! | `report.rs` | the measurements: convergence and control traffic per change |
 //! | `rng.rs` | the seeded generator |
-//! | `testbed.rs` (tests only) | a few hand-wired cores under a virtual clock, for checks that something never happens |
+//! | `testbed.rs` (tests only) | a few cores wired by hand under a virtual clock: `step`, `drive_until`, `drive_checking` |
+//! | `never.rs` (tests only) | checks that something never happens, run on the testbed in virtual time |
+//! | `tests.rs` | the simulator over many seeds |
 //!
 //! The simulator drives cores only through their public `handle_*`/`poll_*` surface and their
 //! getters, as any shell would; it must not reach into a core's internals. Every draw from the
@@ -39,8 +41,12 @@ use crate::Options;
 mod checks;
 mod faults;
 mod net;
+#[cfg(test)]
+mod never;
 mod report;
 mod rng;
+#[cfg(test)]
+mod testbed;
 #[cfg(test)]
 mod tests;
 mod traffic;

@@ -114,22 +114,6 @@ impl Cluster {
         }
     }
 
-    /// Keeps stepping for `span` and checks `never` is not seen at any step.
-    pub fn run_for_checking(
-        &mut self,
-        span: Duration,
-        what: &str,
-        mut never: impl FnMut(&Cluster) -> bool,
-    ) {
-        let deadline = Instant::now() + span;
-        while Instant::now() < deadline {
-            self.step(Duration::from_millis(10));
-            if never(self) {
-                panic!("saw what must not happen: {what}\n{}", self.dump());
-            }
-        }
-    }
-
     pub fn dump(&self) -> String {
         let mut s = String::new();
         for (a, log) in self.agents.iter().zip(&self.log) {
