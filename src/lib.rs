@@ -58,6 +58,8 @@ mod event;
 mod id;
 mod options;
 
+/// Bodies of the fuzz targets: built for the crate's tests and under `--cfg fuzzing` only.
+#[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzz;
 
@@ -66,6 +68,8 @@ pub mod frame;
 pub mod lsdb;
 pub mod node;
 pub mod routing;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod timer;
 pub mod wire;
 

@@ -303,7 +303,8 @@ pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
 }
 
 /// [`parse`] without the message fast path: the reference the fast path is checked against,
-/// by the unit tests and the wire fuzz target.
+/// by the unit tests and the wire fuzz target (built only for them).
+#[cfg(any(test, fuzzing))]
 pub(crate) fn parse_general(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
     parse_with(payload, max_names, false)
 }

@@ -7,7 +7,6 @@
 
 pub mod proxy;
 pub mod rng;
-pub mod sim;
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -112,22 +111,6 @@ impl Cluster {
                 );
             }
             self.step(Duration::from_millis(20));
-        }
-    }
-
-    /// Keeps stepping for `span` and checks `never` is not seen at any step.
-    pub fn run_for_checking(
-        &mut self,
-        span: Duration,
-        what: &str,
-        mut never: impl FnMut(&Cluster) -> bool,
-    ) {
-        let deadline = Instant::now() + span;
-        while Instant::now() < deadline {
-            self.step(Duration::from_millis(10));
-            if never(self) {
-                panic!("saw what must not happen: {what}\n{}", self.dump());
-            }
         }
     }
 

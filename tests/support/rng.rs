@@ -1,6 +1,6 @@
-//! A small deterministic random generator for the randomised tests and the simulator, so that
-//! a seed replays every choice. The `sim` example, which includes the simulator by path,
-//! includes this file beside it, as `rng`.
+//! A small deterministic random generator for the randomised tests, so that a seed replays
+//! every choice. The same generator as the simulator's (`src/sim/rng.rs`), which these tests
+//! cannot reach: they build the crate without the `sim` feature.
 
 /// xorshift64*, seeded through splitmix64 so that neighbouring seeds give unrelated streams
 /// (and the state is never zero, which xorshift cannot leave).

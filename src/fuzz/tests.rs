@@ -20,15 +20,15 @@ fn replay(target: &str, run: fn(&[u8])) {
 
 #[test]
 fn frame_corpus() {
-    replay("frame", secretagent::fuzz::frame);
+    replay("frame", super::frame);
 }
 
 #[test]
 fn wire_corpus() {
-    replay("wire", secretagent::fuzz::wire);
+    replay("wire", super::wire);
 }
 
 #[test]
 fn core_corpus() {
-    replay("core", secretagent::fuzz::core);
+    replay("core", super::core);
 }

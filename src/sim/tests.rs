@@ -1,9 +1,8 @@
 //! The deterministic simulator over many seeds: small meshes, every kind of fault, every
-//! invariant. A failing seed prints the command that replays it.
+//! invariant. A failing seed prints the command that replays it. `SIM_SEEDS=n` runs `n` seeds
+//! (200 by default) and `SIM_FIRST_SEED=s` starts at `s` (1 by default).
 
-mod support;
-
-use support::sim::{Config, Sim};
+use super::{Config, Sim};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
