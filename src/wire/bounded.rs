@@ -3,8 +3,8 @@
 //! element, refused as soon as it passes its cap.
 //!
 //! It never allocates for a length the input claims (a deserializer's size hint is a peer's
-//! word), only for the elements it has read, so a list of a million entries costs at most the
-//! cap. Why a list was refused is a typed [`ListError`], recorded by the reader itself, never
+//! word), only for the elements it has read, so a list of a million entries never holds more
+//! than its cap in memory. Why a list was refused is a typed [`ListError`], recorded by the reader itself, never
 //! recognised from an error's text.
 
 use std::fmt;
