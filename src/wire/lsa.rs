@@ -1,0 +1,244 @@
+//! v2 link descriptions, `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`:
+//! one agent's view of its own links, flooded to every v2 agent. The type, the fast path that
+//! reads a description exactly as [`emit_lsa`] writes it, the general parser's reader, and the
+//! emitter.
+//!
+//! Every list is read against the caller's cap, on both paths.
+
+use std::borrow::Cow;
+
+use super::WireError;
+use super::cursor::Cursor;
+use super::envelope::{Envelope, names, optional_names, required_name, required_u64};
+use super::json::{write_names, write_str, write_u64};
+use crate::frame;
+
+/// One agent's view of its own links, flooded to every v2 agent (v2).
+#[derive(Debug)]
+pub struct Lsa<'a> {
+    /// `o`: the agent described.
+    pub origin: Cow<'a, str>,
+    /// `i`: its incarnation.
+    pub inc: u64,
+    /// `s`: the version of this description within the incarnation.
+    pub seq: u64,
+    /// `n`: its direct v2 peers.
+    pub neighbors: Vec<Cow<'a, str>>,
+    /// `p`: its direct peers that speak only v1. Absent is read as empty.
+    pub v1_peers: Vec<Cow<'a, str>>,
+    /// `x`: names it reaches only through v1 peers, which describe nothing themselves.
+    pub externals: Vec<Cow<'a, str>>,
+    /// The frame is in the form [`emit_lsa`] writes (its lists in any order): passing it on
+    /// as it came says the same as writing it again.
+    pub(crate) as_emitted: bool,
+}
+
+impl PartialEq for Lsa<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.origin == other.origin
+            && self.inc == other.inc
+            && self.seq == other.seq
+            && self.neighbors == other.neighbors
+            && self.v1_peers == other.v1_peers
+            && self.externals == other.externals
+    }
+}
+
+/// The description fast path, as [`fast_msg`](super::msg::fast_msg) is the message one: a
+/// description exactly as [`emit_lsa`] writes it (every name plain, every list within
+/// `max_names`) is read in place, with no envelope. Flooding brings every description once per
+/// link, so most frames an agent reads in a large mesh are these; anything else goes to the
+/// general parser.
+#[inline]
+pub(super) fn fast_lsa(text: &str, max_names: usize) -> Option<Lsa<'_>> {
+    let mut cur = Cursor::new(text);
+    cur.eat(b"{\"c\":\"lsa\",\"o\":\"")?;
+    let origin = cur.name()?;
+    cur.eat(b",\"i\":")?;
+    let inc = cur.number()?;
+    cur.eat(b",\"s\":")?;
+    let seq = cur.number()?;
+    cur.eat(b",\"n\":")?;
+    let neighbors = cur.names(max_names)?;
+    let v1_peers = match cur.eat(b",\"p\":") {
+        Some(()) => cur.names(max_names)?,
+        None => Vec::new(),
+    };
+    cur.eat(b",\"x\":")?;
+    let externals = cur.names(max_names)?;
+    cur.close()?;
+    Some(Lsa {
+        origin: Cow::Borrowed(origin),
+        inc,
+        seq,
+        neighbors,
+        v1_peers,
+        externals,
+        as_emitted: true,
+    })
+}
+
+/// The general parser's reader for a description.
+pub(super) fn parse_lsa<'a>(env: &Envelope<'a>, max_names: usize) -> Result<Lsa<'a>, WireError> {
+    let command = "lsa";
+    // `n` is checked before `o`, `i` and `s`, as it always was: which error a bad frame gets
+    // does not change.
+    let neighbors = names(env.n, command, "n", max_names)?;
+    Ok(Lsa {
+        origin: required_name(env.o, command, "o")?,
+        inc: required_u64(env.i, command, "i")?,
+        seq: required_u64(env.s, command, "s")?,
+        neighbors,
+        v1_peers: optional_names(env.p, command, "p", max_names)?,
+        externals: optional_names(env.x, command, "x", max_names)?,
+        as_emitted: false,
+    })
+}
+
+/// Appends `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`, without
+/// `"p"` when there are no v1 peers.
+pub fn emit_lsa<'n>(
+    out: &mut Vec<u8>,
+    origin: &str,
+    inc: u64,
+    seq: u64,
+    neighbors: impl IntoIterator<Item = &'n str>,
+    v1_peers: impl IntoIterator<Item = &'n str>,
+    externals: impl IntoIterator<Item = &'n str>,
+) {
+    let mut v1_peers = v1_peers.into_iter().peekable();
+    frame::encode_with(out, |b| {
+        b.extend_from_slice(b"{\"c\":\"lsa\",\"o\":");
+        write_str(b, origin);
+        b.extend_from_slice(b",\"i\":");
+        write_u64(b, inc);
+        b.extend_from_slice(b",\"s\":");
+        write_u64(b, seq);
+        b.extend_from_slice(b",\"n\":");
+        write_names(b, neighbors);
+        if v1_peers.peek().is_some() {
+            b.extend_from_slice(b",\"p\":");
+            write_names(b, v1_peers);
+        }
+        b.extend_from_slice(b",\"x\":");
+        write_names(b, externals);
+        b.push(b'}');
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Wire, parse, parse_general};
+
+    /// Both paths on one description: equal results, and whether the fast path took it.
+    fn agree_lsa(frame: &[u8], max: usize) -> bool {
+        let fast = parse(frame, max);
+        assert_eq!(
+            fast,
+            parse_general(frame, max),
+            "{}",
+            String::from_utf8_lossy(frame)
+        );
+        std::str::from_utf8(frame).is_ok_and(|t| fast_lsa(t, max).is_some())
+    }
+
+    #[test]
+    fn the_description_fast_path_takes_emitted_descriptions_and_agrees_on_the_rest() {
+        let mut out = Vec::new();
+        let lists: [(&[&str], &[&str], &[&str]); 4] = [
+            (&[], &[], &[]),
+            (&["B", "Zoë", "A"], &[], &["X"]),
+            (&["B"], &["Old", "Older"], &[]),
+            (&["A", "A", "B"], &["C"], &["D", "E"]),
+        ];
+        for (n, p, x) in lists {
+            out.clear();
+            emit_lsa(
+                &mut out,
+                "Me",
+                7,
+                u64::MAX,
+                n.iter().copied(),
+                p.iter().copied(),
+                x.iter().copied(),
+            );
+            assert!(agree_lsa(&out[4..], 4), "{n:?} {p:?} {x:?}");
+            let Ok(Wire::Lsa(l)) = parse(&out[4..], 4) else {
+                panic!("{n:?}")
+            };
+            assert!(l.as_emitted);
+            assert_eq!((&*l.origin, l.inc, l.seq), ("Me", 7, u64::MAX));
+            assert_eq!(
+                (l.neighbors.len(), l.v1_peers.len(), l.externals.len()),
+                (n.len(), p.len(), x.len())
+            );
+        }
+        let general: [&[u8]; 16] = [
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B","C","D"],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"p":null,"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"x":[],"n":["B"]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"x":[],"p":["C"]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[ "B"],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B",],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["\u0042"],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[""],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[1],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":01,"s":2,"n":[],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[]} "#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[]"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B","#,
+            br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"x":[],"q":0}"#,
+        ];
+        for frame in general {
+            assert!(!agree_lsa(frame, 2), "{}", String::from_utf8_lossy(frame));
+        }
+        // Every prefix of one the fast path takes, and every single-byte change of it.
+        let base = br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B","C"],"p":["D"],"x":["E"]}"#;
+        assert!(agree_lsa(base, 2));
+        for n in 0..base.len() {
+            agree_lsa(&base[..n], 2);
+            for b in [b'"', b',', b'[', b']', b'{', b'}', b'\\', b'0', b' ', b'x'] {
+                let mut changed = base.to_vec();
+                changed[n] = b;
+                agree_lsa(&changed, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn round_trips_through_emit_and_parse() {
+        let mut out = Vec::new();
+        emit_lsa(&mut out, "A", 9, 2, ["B", "C"], [], ["D"]);
+        assert_eq!(
+            &out[4..],
+            br#"{"c":"lsa","o":"A","i":9,"s":2,"n":["B","C"],"x":["D"]}"#
+        );
+        let Wire::Lsa(l) = parse(&out[4..], 5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                &*l.origin,
+                l.inc,
+                l.seq,
+                l.neighbors.len(),
+                l.v1_peers.len(),
+                l.externals.len()
+            ),
+            ("A", 9, 2, 2, 0, 1)
+        );
+        out.clear();
+        emit_lsa(&mut out, "A", 9, 3, ["B"], ["Old"], []);
+        assert_eq!(
+            &out[4..],
+            br#"{"c":"lsa","o":"A","i":9,"s":3,"n":["B"],"p":["Old"],"x":[]}"#
+        );
+        let Wire::Lsa(l) = parse(&out[4..], 5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(l.v1_peers, ["Old"]);
+    }
+}
