@@ -13,12 +13,12 @@
 //! | module | owns |
 //! |---|---|
 //! | [`frame`] | the 4-byte length-prefixed codec |
-//! | [`wire`] | the protocol's JSON frames: parsing (bodies stay raw) and emitting |
+//! | [`wire`] | the protocol's JSON frames, one file per kind: parsing (bodies stay raw) and emitting |
 //! | [`routing`] | which names are reachable, through which link |
-//! | [`lsdb`] | v2 link-state database and shortest paths |
+//! | [`lsdb`] | v2 link-state database (descriptions held once) and, apart, the shortest-path search |
 //! | [`delivery`] | v2 end-to-end delivery: numbered streams, confirmations, retransmission |
 //! | [`timer`] | the hashed timer wheel |
-//! | [`node`] | the sans-IO core: links, hellos, keepalive, relaying, queues; time is an argument |
+//! | [`node`] | the sans-IO core, a file per concern (links and their bytes, keepalive, dialling, hello, v1 announcements, flooding, database sync, routes, relaying, sending, receiving); time is an argument |
 //! | [`Agent`] | the only IO: mio, sockets, the clock, and the public API |
 //!
 //! ## Run loop
