@@ -25,6 +25,17 @@ fn spies_wolf_reaches_rosenberg_through_ames_after_disconnecting_him() {
     c.run_until("a ring of three", LIMIT, |c| {
         c.converged() && c.agents.iter().all(|a| a.everybody().len() == 2)
     });
+    // Each agent describes its links a moment after they come up (the rest of a burst goes
+    // in the same version): until every agent holds the others' descriptions of the whole
+    // ring, a link cut would rightly lose a name for a moment.
+    c.run_until("every agent knows the whole ring", LIMIT, |c| {
+        c.agents.iter().all(|a| {
+            let db = a.node().lsdb();
+            c.agents
+                .iter()
+                .all(|b| db.get(b.name()).is_some_and(|d| d.neighbors().count() == 2))
+        })
+    });
 
     let meeting = json!({"subject": "Meeting", "content": "KGB meeting in Moscow - 1st February"});
     c.agents[ros].send_message("Wolf", &meeting).unwrap();
