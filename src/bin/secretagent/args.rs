@@ -555,6 +555,14 @@ mod tests {
     }
 
     #[test]
+    fn an_argument_that_is_not_utf8_is_refused_not_a_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(b"W\xffx".to_vec());
+        let e = parse_args([OsString::from("--listen"), bad]).err().unwrap();
+        assert!(e.contains("is not UTF-8"), "{e}");
+    }
+
+    #[test]
     fn help_and_version_win_wherever_they_are() {
         assert!(matches!(parse("--help"), Ok(Parsed::Help)));
         assert!(matches!(parse("Wolf -h"), Ok(Parsed::Help)));
