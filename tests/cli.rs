@@ -2,8 +2,77 @@
 
 mod support;
 
-use serde_json::json;
-use support::Proc;
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc::channel;
+
+use serde_json::{Value, json};
+use support::{LIMIT, Proc};
+
+/// Runs the binary with `args` and no stdin to the end, within the test's time limit: for the
+/// runs that must not start an agent at all.
+fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secretagent"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start secretagent");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let _ = stdout.read_to_end(&mut out);
+        let _ = stderr.read_to_end(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let Ok((stdout, stderr)) = rx.recv_timeout(LIMIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("secretagent {args:?} still running after {LIMIT:?}");
+    };
+    let status = child.wait().expect("wait");
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
+}
+
+/// Starts an agent with exactly `args` (the name wherever they put it).
+fn spawn_args(label: &str, args: &[&str]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secretagent"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start secretagent");
+    let stdin = child.stdin.take();
+    let out = support::lines::Lines::new(child.stdout.take().expect("stdout"));
+    Proc {
+        child,
+        stdin,
+        out,
+        name: label.to_owned(),
+    }
+}
+
+/// Waits (bounded) for the process to exit after its stdout closes; returns its status.
+fn exit_status(p: &mut Proc) -> std::process::ExitStatus {
+    p.out.drain(LIMIT);
+    p.child.wait().expect("wait")
+}
+
+fn is_error(v: &Value) -> bool {
+    v["event"] == "error"
+}
 
 #[test]
 fn two_processes_exchange_a_message_and_a_third_relays() {
@@ -49,10 +118,18 @@ fn bad_lines_get_an_error_and_the_agent_carries_on() {
         r#"{"cmd":"disconnect","who":"Nobody"}"#,
         r#"{"cmd":"disconnect","who":[1]}"#,
         r#"{"cmd":"connect","addr":"not an address"}"#,
+        "[1,2,3,4,5]",
+        r#"{"cmd":"send","to":"X","msg":1,"whithin":5}"#,
     ] {
         a.cmd(bad);
-        let e = a.wait(&format!("error for {bad}"), |v| v["event"] == "error");
-        assert!(e["error"].as_str().is_some_and(|t| !t.is_empty()), "{e}");
+        let e = a.wait(&format!("error for {bad}"), is_error);
+        let t = e["error"].as_str().unwrap_or_default();
+        assert!(t.starts_with("line "), "{e}");
+        // What the user wrote was wrong, in the user's terms: no type that reads it.
+        for leak in ["struct", "Line", "RawValue", "invalid type", "Options::"] {
+            assert!(!t.contains(leak), "{bad}: {t}");
+        }
+        assert!(e.get("cmd_id").is_none(), "{e}");
     }
     a.cmd(r#"{"cmd":"send","to":"Alpha","msg":"still here"}"#);
     a.wait("message to itself", |v| {
@@ -93,20 +170,241 @@ fn connect_listen_disconnect_and_quit_by_command() {
     let m = a.wait("members", |v| v["event"] == "members");
     assert_eq!(m["direct"], json!([]));
     b.cmd(r#"{"cmd":"quit"}"#);
-    let status = b.child.wait().unwrap();
+    let status = exit_status(&mut b);
     assert!(status.success(), "{status}");
 }
 
 #[test]
-fn bad_arguments_are_refused_with_usage() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secretagent"))
-        .args(["Alpha", "--ping-after", "soon"])
-        .output()
-        .unwrap();
+fn usage_errors_go_to_stderr_with_status_2_and_a_hint() {
+    for (args, says) in [
+        (
+            &["Alpha", "--ping-after", "soon"][..],
+            "--ping-after takes milliseconds",
+        ),
+        (&["Alpha", "--frobnicate"], "unknown option --frobnicate"),
+        (&["--frobnicate=1", "Alpha"], "unknown option --frobnicate"),
+        (&["--no-queue=yes", "Alpha"], "--no-queue takes no value"),
+        (&[], "NAME is missing"),
+        (&["Alpha", "Bravo"], "unexpected argument \"Bravo\""),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = text(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert!(
+            lines[0].starts_with("secretagent: ") && lines[0].contains(says),
+            "{err}"
+        );
+        assert!(lines[1].contains("secretagent --help"), "{err}");
+    }
+}
+
+#[test]
+fn help_lists_every_flag_command_and_event_on_stdout() {
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    for flag in [
+        "--listen ADDR",
+        "--connect ADDR",
+        "--ping-after MS",
+        "--ping-timeout MS",
+        "--reconnect-interval MS",
+        "--no-reconnect",
+        "--no-queue",
+        "--max-hops N",
+        "--delivery-timeout MS",
+        "--linger MS",
+        "--max-frame-len BYTES",
+        "--hello-timeout MS",
+        "--max-queued-per-destination N",
+        "--max-in-flight N",
+        "--max-known-names N",
+        "--max-pending-links N",
+        "--max-link-buffer BYTES",
+        "--protocol-version 1|2",
+        "--route-delay MS",
+        "--trace-relays",
+        "-h, --help",
+        "-V, --version",
+        "--flag=VALUE",
+        "-- NAME",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    for cmd in ["send", "connect", "disconnect", "listen", "members", "quit"] {
+        assert!(
+            help.contains(&format!(r#"{{"cmd":"{cmd}""#)),
+            "--help lacks {cmd}"
+        );
+    }
+    assert!(help.contains(r#""within":MS"#) && help.contains(r#""id":ANY"#));
+    for event in [
+        "listening",
+        "connecting",
+        "sent",
+        "meet",
+        "lose",
+        "message",
+        "delivered",
+        "undeliverable",
+        "members",
+        "relayed",
+        "error",
+    ] {
+        assert!(
+            help.contains(&format!(r#"{{"event":"{event}""#)),
+            "--help lacks {event}"
+        );
+    }
+    assert_eq!(text(&run(&["-h"]).stdout), help);
+    assert_eq!(text(&run(&["Alpha", "--listen", "0", "-h"]).stdout), help);
+}
+
+#[test]
+fn version_prints_the_name_and_version() {
+    let want = format!("secretagent {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        let out = run(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert_eq!(text(&out.stdout), want, "{flag}");
+        assert!(out.stderr.is_empty(), "{flag}");
+    }
+}
+
+#[test]
+fn a_name_beginning_with_a_dash_is_refused_unless_after_double_dash() {
+    let out = run(&["-v"]);
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(
-        err.contains("--ping-after takes milliseconds") && err.contains("usage:"),
+        err.contains("unknown option -v") && err.contains("-- -v"),
         "{err}"
     );
+
+    let mut a = spawn_args("-v", &["--listen", "127.0.0.1:0", "--", "-v"]);
+    a.wait("listening", |v| v["event"] == "listening");
+    a.cmd(r#"{"cmd":"send","to":"-v","msg":"to myself"}"#);
+    let m = a.wait("message", |v| v["event"] == "message");
+    assert_eq!(m["to"], "-v");
+}
+
+#[test]
+fn flags_take_their_value_after_an_equals_sign() {
+    let mut a = spawn_args(
+        "Alpha",
+        &["--listen=127.0.0.1:0", "Alpha", "--ping-after=100"],
+    );
+    let l = a.wait("listening", |v| v["event"] == "listening");
+    let addr = l["addr"].as_str().unwrap();
+    let connect = format!("--connect={addr}");
+    let mut b = spawn_args("Bravo", &[&connect, "Bravo"]);
+    let c = b.wait("connecting", |v| v["event"] == "connecting");
+    assert_eq!(c["addr"], addr);
+    b.met("Alpha");
+    a.met("Bravo");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_an_error_and_the_reader_goes_on() {
+    let (mut a, _) = Proc::listening("Alpha", &[]);
+    let stdin = a.stdin.as_mut().unwrap();
+    stdin
+        .write_all(b"{\"cmd\":\"members\",\"id\":\"\xff\"}\n")
+        .unwrap();
+    stdin
+        .write_all(b"\xc3\x28\r\n{\"cmd\":\"members\",\"id\":7}\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    let e = a.wait("error for line 1", is_error);
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 1: not UTF-8"),
+        "{e}"
+    );
+    let e = a.wait("error for line 2", is_error);
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 2: not UTF-8"),
+        "{e}"
+    );
+    let m = a.wait("members", |v| v["event"] == "members");
+    assert_eq!(m["cmd_id"], 7);
+    // The reader is still there for quit.
+    a.cmd(r#"{"cmd":"quit"}"#);
+    assert!(exit_status(&mut a).success());
+}
+
+#[test]
+fn a_commands_id_comes_back_on_its_answer_or_its_error() {
+    let (mut a, _) = Proc::listening("Alpha", &[]);
+    a.cmd(r#"{"cmd":"send","to":"Bravo","msg":1,"id":"s1"}"#);
+    let s = a.wait("sent", |v| v["event"] == "sent");
+    assert_eq!(s, json!({"event":"sent","to":"Bravo","id":0,"cmd_id":"s1"}));
+    a.cmd(r#"{"id":{"k":[1]},"cmd":"fly"}"#);
+    let e = a.wait("error", is_error);
+    assert_eq!(e["cmd_id"], json!({"k":[1]}), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown command \"fly\""),
+        "{e}"
+    );
+    // An error in carrying the command out, not in reading it.
+    a.cmd(r#"{"cmd":"disconnect","who":"Nobody","id":3}"#);
+    let e = a.wait("error", is_error);
+    assert_eq!(e["cmd_id"], 3, "{e}");
+    a.cmd(r#"{"cmd":"connect","addr":"127.0.0.1:1","id":null}"#);
+    let c = a.wait("connecting", |v| v["event"] == "connecting");
+    assert_eq!(c.get("cmd_id"), Some(&Value::Null), "{c}");
+    a.cmd(r#"{"cmd":"send","to":"Bravo","msg":2}"#);
+    let s = a.wait("sent", |v| v["event"] == "sent");
+    assert_eq!(s, json!({"event":"sent","to":"Bravo","id":1}));
+}
+
+/// Sends to a name nobody has (so it waits in the queue) and expects it given up.
+fn given_up(args: &[&str], send: &str) {
+    let (mut a, _) = Proc::listening("Alpha", args);
+    a.cmd(send);
+    let s = a.wait("sent", |v| v["event"] == "sent");
+    let u = a.wait("undeliverable", |v| v["event"] == "undeliverable");
+    assert_eq!(u["to"], "Nobody");
+    assert_eq!(u["id"], s["id"]);
+    assert!(u["reason"].as_str().is_some_and(|r| !r.is_empty()), "{u}");
+}
+
+#[test]
+fn a_send_within_a_deadline_is_given_up_as_undeliverable() {
+    given_up(&[], r#"{"cmd":"send","to":"Nobody","msg":1,"within":50}"#);
+}
+
+#[test]
+fn the_delivery_timeout_flag_gives_up_as_undeliverable() {
+    given_up(
+        &["--delivery-timeout", "50"],
+        r#"{"cmd":"send","to":"Nobody","msg":1}"#,
+    );
+}
+
+#[test]
+fn quit_reports_what_the_linger_left_unconfirmed() {
+    let (mut a, _) = Proc::listening("Alpha", &["--linger=20"]);
+    a.cmd(r#"{"cmd":"send","to":"Nobody","msg":1}"#);
+    a.cmd(r#"{"cmd":"quit","id":"q"}"#);
+    let e = a.wait("error", is_error);
+    assert_eq!(e["cmd_id"], "q");
+    let t = e["error"].as_str().unwrap();
+    assert!(
+        t.contains("--linger") && t.contains("not confirmed: 1"),
+        "{t}"
+    );
+    assert!(exit_status(&mut a).success());
 }

@@ -1,88 +1,29 @@
 //! `secretagent`: an agent driven by JSON lines on stdin, reporting JSON lines on stdout, so
-//! that any language or shell script can use the mesh.
+//! that any language or shell script can use the mesh. `secretagent --help` lists every flag,
+//! command and event; the README's "The command-line agent" says the same.
 //!
-//! ```text
-//! secretagent NAME [--listen ADDR]... [--connect ADDR]... [--ping-after MS] [--ping-timeout MS]
-//!                  [--reconnect-interval MS] [--no-reconnect] [--no-queue] [--max-hops N]
-//! ```
-//! stdin commands: `{"cmd":"send","to":NAME,"msg":ANY}`, `{"cmd":"connect","addr":ADDR}`,
-//! `{"cmd":"disconnect","who":NAME_OR_NUMBER}`, `{"cmd":"listen","addr":ADDR}`,
-//! `{"cmd":"members"}`, `{"cmd":"quit"}`. End of stdin does not stop the agent.
-//!
-//! stdout events (one object per line, flushed per line): `listening`, `meet`, `lose`,
-//! `message`, `delivered`, `undeliverable`, `members`, `error`; and, beyond the contract,
-//! `sent` (the id given to a send) and `connecting` (the number given to a connect), which
-//! consumers that do not need them may ignore.
-//!
-//! Stdin is read by a thread that hands lines to the event loop and wakes it through the
-//! agent's `mio::Waker`: a thread rather than registering fd 0, because stdin may be a regular
-//! file, which epoll refuses.
+//! This file is the event loop: it runs commands and prints events. `args` reads the command
+//! line, `commands` a stdin line, `stdin` splits stdin into lines on a thread of its own.
+
+// Beside this file rather than in src/bin/, where Cargo would take each for a program.
+#[path = "secretagent/args.rs"]
+mod args;
+#[path = "secretagent/commands.rs"]
+mod commands;
+#[path = "secretagent/stdin.rs"]
+mod stdin;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
-use std::time::Duration;
+use std::sync::mpsc::TryRecvError;
+use std::time::{Duration, Instant};
 
-use secretagent::{Agent, ConnectId, Event, Options, Target};
-use serde::Deserialize;
-use serde_json::Value;
+use args::{Config, Parsed};
+use commands::{Command, Who};
+use secretagent::{Agent, ConnectId, Event, SendError, Target};
 use serde_json::value::RawValue;
-
-const USAGE: &str = "usage: secretagent NAME [--listen ADDR]... [--connect ADDR]... [--ping-after MS] \
-[--ping-timeout MS] [--reconnect-interval MS] [--no-reconnect] [--no-queue] [--max-hops N]";
-
-struct Config {
-    name: String,
-    listen: Vec<String>,
-    connect: Vec<String>,
-    opts: Options,
-}
-
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
-    let mut args = args.into_iter();
-    let mut name = None;
-    let mut listen = Vec::new();
-    let mut connect = Vec::new();
-    let mut opts = Options::default();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
-        let ms = |flag: &str, v: String| {
-            v.parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|_| format!("{flag} takes milliseconds, not \"{v}\""))
-        };
-        match arg.as_str() {
-            "--listen" => listen.push(value("--listen")?),
-            "--connect" => connect.push(value("--connect")?),
-            "--ping-after" => opts.ping_after = ms("--ping-after", value("--ping-after")?)?,
-            "--ping-timeout" => opts.ping_timeout = ms("--ping-timeout", value("--ping-timeout")?)?,
-            "--reconnect-interval" => {
-                opts.auto_reconnect_interval =
-                    ms("--reconnect-interval", value("--reconnect-interval")?)?
-            }
-            "--no-reconnect" => opts.auto_reconnect = false,
-            "--no-queue" => opts.queue_messages = false,
-            "--max-hops" => {
-                let v = value("--max-hops")?;
-                opts.max_hops = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                    format!("--max-hops takes a number from 1 to 255, not \"{v}\"")
-                })?;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            _ if name.is_none() => name = Some(arg),
-            _ => return Err(format!("unexpected argument \"{arg}\"")),
-        }
-    }
-    let name = name.ok_or("the agent's NAME is missing")?;
-    Ok(Config {
-        name,
-        listen,
-        connect,
-        opts,
-    })
-}
+use stdin::Input;
 
 /// A bare port means every interface when listening (as the original's `createServer(port)`)
 /// and this machine when dialling.
@@ -103,12 +44,21 @@ fn dial_addr(addr: &str) -> String {
 }
 
 /// Writes `{"event":EVENT,...fields}` as one line and flushes it, keys in the order given (the
-/// contract's order; `serde_json::Value` would sort them). A closed stdout ends the process.
-fn emit(out: &mut impl Write, event: &str, fields: &[(&str, &dyn erased::Json)]) {
+/// contract's order; `serde_json::Value` would sort them), then `"cmd_id"` when the line
+/// answers a command that carried an `"id"`. A closed stdout ends the process.
+fn emit(
+    out: &mut impl Write,
+    event: &str,
+    fields: &[(&str, &dyn erased::Json)],
+    cmd_id: Option<&RawValue>,
+) {
     let mut line = Vec::with_capacity(128);
     line.extend_from_slice(b"{\"event\":");
     erased::Json::write(&event, &mut line);
-    for (key, value) in fields {
+    let cmd_id = cmd_id
+        .as_ref()
+        .map(|id| ("cmd_id", id as &dyn erased::Json));
+    for (key, value) in fields.iter().copied().chain(cmd_id) {
         line.push(b',');
         erased::Json::write(key, &mut line);
         line.push(b':');
@@ -120,7 +70,8 @@ fn emit(out: &mut impl Write, event: &str, fields: &[(&str, &dyn erased::Json)])
     }
 }
 
-/// Values that can be written as JSON without naming their type at the call site.
+/// Values that can be written as JSON without naming their type at the call site (so that
+/// events print the same whether a name is a `String` or a `secretagent::Name`).
 mod erased {
     pub trait Json {
         fn write(&self, out: &mut Vec<u8>);
@@ -133,62 +84,42 @@ mod erased {
     }
 }
 
-fn error(out: &mut impl Write, text: impl std::fmt::Display) {
-    emit(out, "error", &[("error", &text.to_string())]);
+/// Whom an answer or an error is for: a stdin line (its number, and the `"id"` it carried), or
+/// the command line.
+#[derive(Clone, Copy, Default)]
+struct Reply<'a> {
+    line: Option<u64>,
+    id: Option<&'a RawValue>,
 }
 
-/// One stdin line. Flat rather than a tagged enum: a raw `msg` cannot pass through serde's
-/// buffering of tagged enums.
-#[derive(Deserialize)]
-struct Line {
-    cmd: String,
-    to: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    msg: Option<Box<RawValue>>,
-    addr: Option<String>,
-    who: Option<Value>,
+impl Reply<'_> {
+    fn answer(&self, out: &mut impl Write, event: &str, fields: &[(&str, &dyn erased::Json)]) {
+        emit(out, event, fields, self.id);
+    }
+
+    fn error(&self, out: &mut impl Write, text: impl std::fmt::Display) {
+        let text = match self.line {
+            Some(n) => format!("line {n}: {text}"),
+            None => text.to_string(),
+        };
+        emit(out, "error", &[("error", &text)], self.id);
+    }
 }
 
-/// Keeps `"msg":null` as a body (plain `Option` would read it as absent).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
-    Box::<RawValue>::deserialize(d).map(Some)
-}
-
-#[derive(Debug)]
-enum Command {
-    Send { to: String, msg: Box<RawValue> },
-    Connect { addr: String },
-    Disconnect { who: Value },
-    Listen { addr: String },
-    Members,
-    Quit,
-}
-
-fn parse_command(line: &str) -> Result<Command, String> {
-    let l: Line = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let need = |field: &str| format!("\"{}\" needs \"{field}\"", l.cmd);
-    Ok(match l.cmd.as_str() {
-        "send" => Command::Send {
-            to: l.to.ok_or_else(|| need("to"))?,
-            msg: l.msg.ok_or_else(|| need("msg"))?,
-        },
-        "connect" => Command::Connect {
-            addr: l.addr.ok_or_else(|| need("addr"))?,
-        },
-        "listen" => Command::Listen {
-            addr: l.addr.ok_or_else(|| need("addr"))?,
-        },
-        "disconnect" => Command::Disconnect {
-            who: l.who.ok_or_else(|| need("who"))?,
-        },
-        "members" => Command::Members,
-        "quit" => Command::Quit,
-        other => {
-            return Err(format!(
-                "unknown command \"{other}\" (send, connect, disconnect, listen, members, quit)"
-            ));
-        }
-    })
+/// A send refused, in the terms of this command line rather than of the library's options.
+fn refused(to: &str, e: &SendError) -> String {
+    let why = match e {
+        SendError::Unreachable { .. } => "it is not reachable now, and --no-queue is on".to_owned(),
+        SendError::QueueFull { limit, .. } => format!(
+            "{limit} messages for it are already held (--max-queued-per-destination); \
+             send again once some are delivered"
+        ),
+        SendError::TooLarge { len, max } => format!(
+            "the message makes a frame of {len} bytes, over the limit of {max} (--max-frame-len)"
+        ),
+        other => other.to_string(),
+    };
+    format!("cannot send to \"{to}\": {why}")
 }
 
 /// A route in the `members` event; a struct so that `via` comes before `hops`.
@@ -200,78 +131,118 @@ struct RouteOut<'a> {
 
 struct Cli {
     agent: Agent,
+    /// How long `quit` waits for confirmations (`--linger`).
+    linger: Duration,
     /// Connects whose failures were already reported since they last succeeded.
     failing: BTreeSet<ConnectId>,
 }
 
 impl Cli {
-    fn listen(&mut self, out: &mut impl Write, addr: &str) {
+    fn listen(&mut self, out: &mut impl Write, reply: Reply<'_>, addr: &str) {
         match self.agent.listen(listen_addr(addr)) {
-            Ok(a) => emit(out, "listening", &[("addr", &a.to_string())]),
-            Err(e) => error(out, format!("cannot listen on {addr}: {e}")),
+            Ok(a) => reply.answer(out, "listening", &[("addr", &a.to_string())]),
+            Err(e) => reply.error(out, format!("cannot listen on {addr}: {e}")),
         }
     }
 
-    fn connect(&mut self, out: &mut impl Write, addr: &str) {
+    fn connect(&mut self, out: &mut impl Write, reply: Reply<'_>, addr: &str) {
         match self.agent.connect(dial_addr(addr)) {
-            Ok(id) => emit(out, "connecting", &[("addr", &addr), ("number", &id.0)]),
-            Err(e) => error(out, format!("cannot connect to {addr}: {e}")),
+            Ok(id) => reply.answer(out, "connecting", &[("addr", &addr), ("number", &id.0)]),
+            Err(e) => reply.error(out, format!("cannot connect to {addr}: {e}")),
         }
     }
 
-    /// Runs one stdin line; returns `false` on quit.
-    fn command(&mut self, out: &mut impl Write, line: &str) -> bool {
+    /// Runs stdin line `number`; returns `false` on quit.
+    fn command(&mut self, out: &mut impl Write, number: u64, line: &str) -> bool {
         if line.trim().is_empty() {
             return true;
         }
-        let cmd = match parse_command(line) {
+        let (id, parsed) = commands::parse(line);
+        let reply = Reply {
+            line: Some(number),
+            id: id.as_deref(),
+        };
+        let cmd = match parsed {
             Ok(c) => c,
             Err(e) => {
-                error(out, format!("bad command {line:?}: {e}"));
+                reply.error(out, e);
                 return true;
             }
         };
         match cmd {
-            Command::Send { to, msg } => match self.agent.send_raw(&to, &msg) {
-                Ok(id) => emit(out, "sent", &[("to", &to), ("id", &id.0)]),
-                Err(e) => error(out, format!("cannot send to \"{to}\": {e}")),
-            },
-            Command::Connect { addr } => self.connect(out, &addr),
-            Command::Listen { addr } => self.listen(out, &addr),
-            Command::Disconnect { who } => {
-                let result = match &who {
-                    Value::String(name) => self.agent.disconnect(Target::Name(name)),
-                    Value::Number(n) if n.as_u64().is_some() => self
-                        .agent
-                        .disconnect(ConnectId(n.as_u64().unwrap_or_default())),
-                    _ => {
-                        error(
-                            out,
-                            format!("\"who\" must be a name or a connect number, not {who}"),
-                        );
-                        return true;
-                    }
+            Command::Send { to, msg, within } => {
+                let sent = match within {
+                    Some(d) => self.agent.send_message_within(&to, &*msg, d),
+                    None => self.agent.send_raw(&to, &msg),
                 };
-                if let Err(e) = result {
-                    error(out, format!("cannot disconnect {who}: {e}"));
+                match sent {
+                    Ok(id) => reply.answer(out, "sent", &[("to", &to), ("id", &id.0)]),
+                    Err(e) => reply.error(out, refused(&to, &e)),
                 }
             }
-            Command::Members => {
-                let direct: Vec<String> =
-                    self.agent.everybody().into_iter().map(|p| p.name).collect();
-                let node = self.agent.node();
-                let routes: BTreeMap<&str, RouteOut<'_>> = node
-                    .routes()
-                    .map(|(name, r)| {
-                        let via = node.link_peer(r.link).unwrap_or_default();
-                        (name, RouteOut { via, hops: r.hops })
-                    })
-                    .collect();
-                emit(out, "members", &[("direct", &direct), ("routes", &routes)]);
+            Command::Connect { addr } => self.connect(out, reply, &addr),
+            Command::Listen { addr } => self.listen(out, reply, &addr),
+            Command::Disconnect { who } => {
+                let result = match &who {
+                    Who::Name(name) => self.agent.disconnect(Target::Name(name)),
+                    Who::Connect(n) => self.agent.disconnect(ConnectId(*n)),
+                };
+                if let Err(e) = result {
+                    reply.error(out, format!("cannot disconnect: {e}"));
+                }
             }
-            Command::Quit => return false,
+            Command::Members => self.members(out, reply),
+            Command::Quit => {
+                self.quit(out, reply);
+                return false;
+            }
         }
         true
+    }
+
+    fn members(&mut self, out: &mut impl Write, reply: Reply<'_>) {
+        let direct: Vec<String> = self.agent.everybody().into_iter().map(|p| p.name).collect();
+        let node = self.agent.node();
+        let routes: BTreeMap<&str, RouteOut<'_>> = node
+            .routes()
+            .map(|(name, r)| {
+                let via = node.link_peer(r.link).unwrap_or_default();
+                (name, RouteOut { via, hops: r.hops })
+            })
+            .collect();
+        reply.answer(out, "members", &[("direct", &direct), ("routes", &routes)]);
+    }
+
+    /// `quit`: waits up to `--linger` until every message this agent sent is confirmed and
+    /// every byte is written, printing the events meanwhile, and reports what is left.
+    ///
+    /// The library has no graceful close yet, so the sockets close when the process exits.
+    /// This is the one place to call that close once it exists.
+    fn quit(&mut self, out: &mut impl Write, reply: Reply<'_>) {
+        let deadline = Instant::now() + self.linger;
+        loop {
+            self.drain_events(out);
+            let stats = self.agent.stats();
+            if stats.queued_messages == 0 && stats.buffered_bytes == 0 {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let text = format!(
+                    "quitting after {} ms (--linger) with messages not confirmed: {}, bytes not \
+                     written: {}; those may be lost",
+                    self.linger.as_millis(),
+                    stats.queued_messages,
+                    stats.buffered_bytes
+                );
+                reply.error(out, text);
+                return;
+            }
+            if let Err(e) = self.agent.poll(Some(deadline - now)) {
+                reply.error(out, format!("quitting at once: poll failed: {e}"));
+                return;
+            }
+        }
     }
 
     fn drain_events(&mut self, out: &mut impl Write) {
@@ -281,15 +252,18 @@ impl Cli {
     }
 
     fn event(&mut self, out: &mut impl Write, e: Event) {
+        let print = |out: &mut _, event, fields: &[(&str, &dyn erased::Json)]| {
+            emit(out, event, fields, None);
+        };
         match e {
-            Event::Meet { name } => emit(out, "meet", &[("name", &name)]),
-            Event::Lose { name } => emit(out, "lose", &[("name", &name)]),
+            Event::Meet { name } => print(out, "meet", &[("name", &name)]),
+            Event::Lose { name } => print(out, "lose", &[("name", &name)]),
             Event::Message {
                 from,
                 to,
                 via,
                 body,
-            } => emit(
+            } => print(
                 out,
                 "message",
                 &[
@@ -299,11 +273,26 @@ impl Cli {
                     ("msg", &body.raw()),
                 ],
             ),
-            Event::Delivered { to, id } => emit(out, "delivered", &[("to", &to), ("id", &id.0)]),
-            Event::Undeliverable { to, id, reason } => emit(
+            Event::Delivered { to, id } => print(out, "delivered", &[("to", &to), ("id", &id.0)]),
+            Event::Undeliverable { to, id, reason } => print(
                 out,
                 "undeliverable",
                 &[("to", &to), ("id", &id.0), ("reason", &reason.to_string())],
+            ),
+            Event::Relayed {
+                from,
+                to,
+                prev,
+                next,
+            } => print(
+                out,
+                "relayed",
+                &[
+                    ("from", &from),
+                    ("to", &to),
+                    ("prev", &prev),
+                    ("next", &next),
+                ],
             ),
             Event::LinkUp {
                 peer,
@@ -316,7 +305,7 @@ impl Cli {
             }
             Event::LinkDown { link, peer, reason } if reason.is_error() => {
                 let who = peer.map_or_else(|| link.to_string(), |p| format!("{link} (\"{p}\")"));
-                error(out, format!("{who} closed: {reason}"));
+                Reply::default().error(out, format!("{who} closed: {reason}"));
             }
             Event::ConnectFailed {
                 connect,
@@ -324,14 +313,14 @@ impl Cli {
                 retry_in,
             } => {
                 // Reported once per run of failures, not at every retry.
-                let first = self.failing.insert(connect);
-                if first {
-                    let retry = retry_in.map_or_else(
-                        || "; not retrying (--no-reconnect)".to_owned(),
-                        |d| format!("; retrying every {} ms", d.as_millis()),
-                    );
-                    error(out, format!("{connect} failed: {text}{retry}"));
+                if !self.failing.insert(connect) {
+                    return;
                 }
+                let retry = retry_in.map_or_else(
+                    || "; not dialling again (--no-reconnect)".to_owned(),
+                    |d| format!("; dialling again, next in {} ms", d.as_millis()),
+                );
+                Reply::default().error(out, format!("{connect} failed: {text}{retry}"));
             }
             _ => {}
         }
@@ -339,36 +328,52 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(c) => c,
+    let config = match args::parse_args(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(c)) => *c,
+        Ok(Parsed::Help) => return print_and_exit(&args::help()),
+        Ok(Parsed::Version) => return print_and_exit(&format!("{}\n", args::version())),
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("secretagent: {e}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("secretagent: {e}\n{}", args::HINT);
             return ExitCode::from(2);
         }
     };
+    run(config)
+}
+
+fn print_and_exit(text: &str) -> ExitCode {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("secretagent: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> ExitCode {
     let agent = match Agent::new(&config.name, config.opts) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("secretagent: {e}");
+            eprintln!("secretagent: {e}\n{}", args::HINT);
             return ExitCode::from(2);
         }
     };
     let mut cli = Cli {
         agent,
+        linger: config.linger,
         failing: BTreeSet::new(),
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     for addr in &config.listen {
-        cli.listen(&mut out, addr);
+        cli.listen(&mut out, Reply::default(), addr);
     }
     for addr in &config.connect {
-        cli.connect(&mut out, addr);
+        cli.connect(&mut out, Reply::default(), addr);
     }
-    let lines = match spawn_stdin_reader(&mut cli.agent) {
+    let lines = match stdin::spawn(&mut cli.agent) {
         Ok(rx) => rx,
         Err(e) => {
             eprintln!("secretagent: cannot watch stdin: {e}");
@@ -383,80 +388,40 @@ fn main() -> ExitCode {
         }
         cli.drain_events(&mut out);
         while stdin_open {
-            match lines.try_recv() {
-                Ok(line) => {
-                    let go_on = cli.command(&mut out, &line);
-                    cli.drain_events(&mut out);
-                    if !go_on {
-                        // Let what is buffered reach the sockets before leaving.
-                        let _ = cli.agent.poll(Some(Duration::ZERO));
-                        cli.drain_events(&mut out);
-                        return ExitCode::SUCCESS;
-                    }
-                }
+            let input = match lines.try_recv() {
+                Ok(input) => input,
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => stdin_open = false,
+                Err(TryRecvError::Disconnected) => {
+                    stdin_open = false;
+                    break;
+                }
+            };
+            let go_on = match input {
+                Input::Line { number, text } => cli.command(&mut out, number, &text),
+                Input::NotUtf8 { number, problem } => {
+                    let reply = Reply {
+                        line: Some(number),
+                        id: None,
+                    };
+                    reply.error(&mut out, problem);
+                    true
+                }
+                Input::Failed(text) => {
+                    Reply::default().error(&mut out, text);
+                    true
+                }
+            };
+            cli.drain_events(&mut out);
+            if !go_on {
+                return ExitCode::SUCCESS;
             }
         }
     }
-}
-
-fn spawn_stdin_reader(agent: &mut Agent) -> io::Result<Receiver<String>> {
-    let waker = agent.waker()?;
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                return;
-            }
-            let _ = waker.wake();
-        }
-        // End of stdin: dropping `tx` tells the loop; the agent keeps running.
-        drop(tx);
-        let _ = waker.wake();
-    });
-    Ok(rx)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn parses_the_whole_command_line() {
-        let c = parse_args(args(
-            "Wolf --listen 127.0.0.1:0 --listen 9000 --connect a:1 --ping-after 200 --ping-timeout 300 \
-             --reconnect-interval 50 --no-reconnect --no-queue --max-hops 7",
-        ))
-        .unwrap();
-        assert_eq!(c.name, "Wolf");
-        assert_eq!(c.listen, ["127.0.0.1:0", "9000"]);
-        assert_eq!(c.connect, ["a:1"]);
-        assert_eq!(c.opts.ping_after, Duration::from_millis(200));
-        assert_eq!(c.opts.ping_timeout, Duration::from_millis(300));
-        assert_eq!(c.opts.auto_reconnect_interval, Duration::from_millis(50));
-        assert!(!c.opts.auto_reconnect && !c.opts.queue_messages);
-        assert_eq!(c.opts.max_hops, 7);
-    }
-
-    #[test]
-    fn refuses_what_it_does_not_understand() {
-        for bad in [
-            "",
-            "--listen",
-            "Wolf --frobnicate",
-            "Wolf Ames",
-            "Wolf --ping-after soon",
-            "Wolf --max-hops 0",
-        ] {
-            assert!(parse_args(args(bad)).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn bare_ports() {
@@ -466,29 +431,21 @@ mod tests {
     }
 
     #[test]
-    fn commands_parse() {
-        let c = parse_command(r#"{"cmd":"send","to":"B","msg":{"x":[1]}}"#).unwrap();
-        assert!(
-            matches!(c, Command::Send { ref to, ref msg } if to == "B" && msg.get() == r#"{"x":[1]}"#)
+    fn answers_echo_the_commands_id_last_and_keep_the_field_order() {
+        let id = RawValue::from_string(r#"{"k": [1]}"#.to_owned()).unwrap();
+        let mut out = Vec::new();
+        let reply = Reply {
+            line: Some(4),
+            id: Some(&id),
+        };
+        reply.answer(&mut out, "sent", &[("to", &"B"), ("id", &7)]);
+        reply.error(&mut out, "no");
+        Reply::default().error(&mut out, "plain");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"event\":\"sent\",\"to\":\"B\",\"id\":7,\"cmd_id\":{\"k\": [1]}}\n\
+             {\"event\":\"error\",\"error\":\"line 4: no\",\"cmd_id\":{\"k\": [1]}}\n\
+             {\"event\":\"error\",\"error\":\"plain\"}\n"
         );
-        assert!(matches!(
-            parse_command(r#"{"cmd":"send","to":"B","msg":null}"#),
-            Ok(Command::Send { .. })
-        ));
-        assert!(
-            parse_command(r#"{"cmd":"explode"}"#)
-                .unwrap_err()
-                .contains("unknown command")
-        );
-        assert!(
-            parse_command(r#"{"cmd":"send","to":"B"}"#)
-                .unwrap_err()
-                .contains("needs \"msg\"")
-        );
-        assert!(parse_command("nonsense").is_err());
-        assert!(matches!(
-            parse_command(r#"{"cmd":"members"}"#),
-            Ok(Command::Members)
-        ));
     }
 }
