@@ -5,12 +5,8 @@
 //! This file is the event loop: it runs commands and prints events. `args` reads the command
 //! line, `commands` a stdin line, `stdin` splits stdin into lines on a thread of its own.
 
-// Beside this file rather than in src/bin/, where Cargo would take each for a program.
-#[path = "secretagent/args.rs"]
 mod args;
-#[path = "secretagent/commands.rs"]
 mod commands;
-#[path = "secretagent/stdin.rs"]
 mod stdin;
 
 use std::collections::{BTreeMap, BTreeSet};
