@@ -4,23 +4,7 @@
 //! failed) and the wire format of the preamble, the handshake messages and the records. It
 //! knows nothing of what the plaintext stream carries: frames, names in hellos and routing
 //! belong to the layers above. It reads no clock (time is an argument) and draws no randomness
-//! of its own (the caller's [`Csprng`] is forked per link).
-//!
-//! # Call order
-//! 1. Make the session: [`Session::initiator`] on the dialling side (it appends the preamble
-//!    and the first handshake message to the outgoing bytes), [`Session::responder`] on the
-//!    accepting side.
-//! 2. Feed every byte read from the socket to [`Session::read`], which appends handshake
-//!    replies to `to_peer` and decrypted stream bytes to `plain`. [`Progress::JustEstablished`]
-//!    says the handshake finished in this call: check the peer's key against the name it
-//!    claims ([`Session::remote_key`], [`Trust::check`](super::Trust::check)) when its hello
-//!    arrives.
-//! 3. Once established, seal outgoing stream bytes with [`Session::write`], as many at a time
-//!    as are ready: they become as few records as the 65 535-byte limit allows.
-//! 4. On EOF, [`Session::eof_reason`] tells whether the peer hung up during the handshake.
-//!
-//! Any error leaves the session failed: every later call returns the same error, and the
-//! caller closes the link.
+//! of its own (the caller's [`Csprng`] is forked per link). The call order is on [`Session`].
 
 use std::sync::Arc;
 
@@ -67,7 +51,23 @@ pub enum Progress {
     Established,
 }
 
-/// The state of one secure link. See the [module docs](self) for the call order.
+/// The state of one secure link: waiting for the preamble, handshaking, established, or failed.
+///
+/// # Call order
+/// 1. Make the session: [`Session::initiator`] on the dialling side (it appends the preamble
+///    and the first handshake message to the outgoing bytes), [`Session::responder`] on the
+///    accepting side.
+/// 2. Feed every byte read from the socket to [`Session::read`], which appends handshake
+///    replies to `to_peer` and decrypted stream bytes to `plain`. [`Progress::JustEstablished`]
+///    says the handshake finished in this call: check the peer's key against the name it
+///    claims ([`Session::remote_key`], [`Trust::check`](super::Trust::check)) when its hello
+///    arrives.
+/// 3. Once established, seal outgoing stream bytes with [`Session::write`], as many at a time
+///    as are ready: they become as few records as the 65 535-byte limit allows.
+/// 4. On EOF, [`Session::eof_reason`] tells whether the peer hung up during the handshake.
+///
+/// Any error leaves the session failed: every later call returns the same error, and the
+/// caller closes the link.
 pub struct Session {
     config: Arc<SecureConfig>,
     initiator: bool,

@@ -618,3 +618,12 @@ fn a_responder_holds_at_most_one_handshake_message() {
     assert_eq!(s.buffered(), 2 + 255);
     assert!(s.buffer_capacity() <= 2 * (2 + MAX_HANDSHAKE_MSG));
 }
+
+#[test]
+fn sessions_and_configs_can_move_between_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Send + Sync>() {}
+    send::<Session>();
+    sync::<SecureConfig>();
+    send::<Csprng>();
+}

@@ -8,10 +8,10 @@
 //! Plain text, one `NAME KEY` per line, so a person can edit it and review it as a diff:
 //! ```text
 //! # the spies' mesh
-//! Ames      pJ1HqLhSYzvBaB4cQn7eZ1wUVpy7hV5Dp4Zo1y6t9X0=
-//! Rosenberg 2o6k8gP0tQwGx3cXxR5s0Yv2mS7kqZ2Y3b1l0cJ9wKQ=
-//! Rosenberg Hq8e4QeC2x9mJ5Hk0o3xGfQ7v9b1XcYy2rWQ1kqE8hI=   # new key, during rotation
-//! "Mata Hari" 0Ak1N8m5n2q7xG0s5P3lC6v9a1XcYy2rWQ1kqE8hI0U=
+//! Ames        Zr5+Myx6RTMyvZ0Kf32wVfXF7xoGraZtmLOftoEMRzo=
+//! Rosenberg   C1E62bSSQBXKCQLtB5BE06xdvsIwbwaUjBDajrbjny0=
+//! Rosenberg   kaKKC3Q4FZOk2UaVeSCJJq/IrYLIg5t2RDWbnrqaSzo=   # new key, during rotation
+//! "Mata Hari" C+71qeZ55qPhNP4ng3v/MsfLX11E6gm8sOVCutakwMw=
 //! ```
 //! - `KEY` is the base64 of the agent's 32-byte ed25519 public key (44 characters).
 //! - A name listed on two lines has two allowed keys: that is how a key is rotated.
@@ -244,6 +244,23 @@ mod tests {
         assert!(!trust.is_known(key(9).x25519()));
         let again = Trust::parse(&trust.to_text(), "again").unwrap();
         assert_eq!(again.to_text(), trust.to_text());
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("trust.rs");
+        let text: String = doc
+            .lines()
+            .skip_while(|l| *l != "//! ```text")
+            .skip(1)
+            .take_while(|l| *l != "//! ```")
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect();
+        let trust = Trust::parse(&text, "example").unwrap();
+        assert_eq!(trust.len(), 4);
+        assert_eq!(trust.keys_of("Rosenberg").count(), 2);
+        assert_eq!(trust.keys_of("Mata Hari").next(), Some(&key(14)));
+        assert_eq!(trust.keys_of("Ames").next(), Some(&key(11)));
     }
 
     #[test]
