@@ -20,7 +20,8 @@
 //! | `keys.rs` | [`Identity`], [`PublicKey`], [`Psk`], their files, [`keygen`] |
 //! | `trust.rs` | the trust file and its queries |
 //! | `origin.rs` | [`PairKey`]: end-to-end tags between origin and destination |
-//! | `rng.rs` | [`Csprng`] and the resolver that gives it to snow |
+//! | `rng.rs` | [`Csprng`] |
+//! | `resolver.rs` | what snow computes with: its primitives, the caller's randomness |
 //! | `text.rs` | base64 and the quoting of names |
 //! | `error.rs` | [`SecureError`], [`FileError`] |
 //!
@@ -77,6 +78,14 @@
 //! - The record type is the last plaintext byte, not the first (TLS 1.3 does the same): a
 //!   receiver decrypting in place into its stream buffer drops it by truncating, without
 //!   moving 64 KiB of data per record.
+//! - snow's X25519 is replaced by the same curve25519-dalek calls with one difference: the
+//!   public half of the agent's static key, known from its identity, is not recomputed for
+//!   every connection. That fixed-base multiplication was three quarters of the cost of
+//!   refusing a connection without the PSK (about 40 µs of 54 µs; 13 µs without it).
+//! - [`Session::initiator`] appends the first bytes at once (there is no separate
+//!   `take_initial`), and [`Session::write`] takes the caller's scratch buffer: the record
+//!   plaintext (data and type) must be contiguous for the cipher, and one scratch per agent
+//!   spares a buffer per link.
 //!
 //! # Before authentication
 //! A responder that has not seen a valid preamble holds at most 5 bytes; a handshaking link
@@ -90,6 +99,7 @@ mod error;
 mod framing;
 mod keys;
 mod origin;
+mod resolver;
 mod rng;
 mod session;
 mod text;

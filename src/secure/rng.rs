@@ -1,18 +1,13 @@
-//! The caller-supplied source of randomness: a ChaCha20 keystream keyed by a 32-byte seed, and
-//! the resolver that hands it to snow in place of the OS generator.
+//! The caller-supplied source of randomness: a ChaCha20 keystream keyed by a 32-byte seed.
 //!
 //! This module owns where random bytes come from and nothing else. The secure layer draws no
 //! randomness of its own: every ephemeral key comes from a [`Csprng`] the caller passed in, so
 //! a simulator that seeds one generator replays a whole secure mesh byte for byte, and a real
 //! agent seeds it once from the OS ([`Csprng::from_os`]).
 
-use std::cell::RefCell;
-
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
-use snow::params::{CipherChoice, DHChoice, HashChoice};
-use snow::resolvers::{CryptoResolver, DefaultResolver};
-use snow::types::{Cipher, Dh, Hash, Random};
+use snow::types::Random;
 use zeroize::Zeroize;
 
 use super::SecureError;
@@ -82,43 +77,6 @@ impl Random for Csprng {
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
         self.fill(dest);
         Ok(())
-    }
-}
-
-/// snow's default resolver (curve25519, ChaChaPoly, BLAKE2s) with the random source replaced
-/// by a generator forked from the caller's.
-pub(crate) struct SeededResolver {
-    rng: RefCell<Csprng>,
-    default: DefaultResolver,
-}
-
-impl SeededResolver {
-    /// A resolver whose random source is forked from `rng`.
-    pub(crate) fn new(rng: Csprng) -> SeededResolver {
-        SeededResolver {
-            rng: RefCell::new(rng),
-            default: DefaultResolver,
-        }
-    }
-}
-
-impl CryptoResolver for SeededResolver {
-    fn resolve_rng(&self) -> Option<Box<dyn Random>> {
-        // A fresh fork per request: snow asks once per handshake, and two requests must never
-        // share a stream.
-        Some(Box::new(self.rng.borrow_mut().fork()))
-    }
-
-    fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
-        self.default.resolve_dh(choice)
-    }
-
-    fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
-        self.default.resolve_hash(choice)
-    }
-
-    fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
-        self.default.resolve_cipher(choice)
     }
 }
 

@@ -12,7 +12,7 @@ use snow::{Builder, HandshakeState, TransportState};
 
 use super::framing::{BadLength, Head, Reassembler, looks_like_plaintext_frame};
 use super::keys::PublicKey;
-use super::rng::SeededResolver;
+use super::resolver::Resolver;
 use super::{Csprng, SecureConfig, SecureError, Trust};
 
 /// The initiator's first bytes: `0xFF 's' 'a'` then [`MODE_XX`] or [`MODE_XX_PSK0`].
@@ -494,7 +494,7 @@ fn read_preamble(head: &mut Head, input: &mut &[u8]) -> Result<Option<u8>, Secur
 
 /// A Noise handshake state for `mode`, drawing its ephemeral key from `rng`.
 fn build(
-    config: &SecureConfig,
+    config: &Arc<SecureConfig>,
     mode: u8,
     rng: Csprng,
     initiator: bool,
@@ -507,7 +507,7 @@ fn build(
     let mut prologue = [0u8; PROLOGUE.len() + 4];
     prologue[..PROLOGUE.len()].copy_from_slice(PROLOGUE);
     prologue[PROLOGUE.len()..].copy_from_slice(&preamble(mode));
-    let resolver = Box::new(SeededResolver::new(rng));
+    let resolver = Box::new(Resolver::new(rng, Arc::clone(config)));
     let mut builder = Builder::with_resolver(pattern.parse().map_err(internal)?, resolver)
         .local_private_key(config.identity().x25519_secret())
         .and_then(|b| b.prologue(&prologue))
