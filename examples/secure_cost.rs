@@ -4,13 +4,14 @@
 //!
 //! Run it in release mode on a quiet machine:
 //! `cargo run --release --features secure --example secure_cost [runs]`.
-//! Each figure is the median of `runs` runs (default 7), each run timing many operations.
+//! Each figure is the median of `runs` runs (default 7), each run timing many operations; times
+//! are CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`), so that other work on a
+//! shared machine does not inflate them.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
-use std::time::Instant;
 
 use secretagent::secure::{
     Csprng, Identity, MAX_RECORD_DATA, PairKey, Psk, SecureConfig, SecureError, Session, Trust,
@@ -57,28 +58,36 @@ fn config(seed: u8, psk: Option<u8>) -> Arc<SecureConfig> {
     Arc::new(cfg)
 }
 
-/// A handshake, with the CPU time each side spent in its calls (nanoseconds).
-fn timed_handshake(
-    a: &Arc<SecureConfig>,
-    b: &Arc<SecureConfig>,
-    rng: &mut Csprng,
-) -> (Session, Session, u128, u128) {
+/// CPU time this thread has run, in nanoseconds, so that other processes on a shared machine
+/// do not count.
+fn cpu_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "no thread CPU clock");
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// Runs `f` and returns its result and the CPU microseconds it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = cpu_ns();
+    let out = f();
+    (out, (cpu_ns() - start) as f64 / 1000.0)
+}
+
+/// A handshake, untimed.
+fn handshake(a: &Arc<SecureConfig>, b: &Arc<SecureConfig>, rng: &mut Csprng) -> (Session, Session) {
     let (mut f1, mut f2, mut f3, mut plain) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let t = Instant::now();
     let mut dialler = Session::initiator(a, rng, &mut f1).unwrap();
-    let mut dialler_ns = t.elapsed().as_nanos();
-    let t = Instant::now();
     let mut acceptor = Session::responder(b, rng);
     acceptor.read(&f1, &mut plain, &mut f2, 0).unwrap();
-    let mut acceptor_ns = t.elapsed().as_nanos();
-    let t = Instant::now();
     dialler.read(&f2, &mut plain, &mut f3, 0).unwrap();
-    dialler_ns += t.elapsed().as_nanos();
-    let t = Instant::now();
     acceptor.read(&f3, &mut plain, &mut Vec::new(), 0).unwrap();
-    acceptor_ns += t.elapsed().as_nanos();
     assert!(dialler.is_established() && acceptor.is_established());
-    (dialler, acceptor, dialler_ns, acceptor_ns)
+    (dialler, acceptor)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -86,37 +95,62 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Median over `runs` of the mean of `f` over `n` calls, in microseconds.
+/// Median over `runs` of the mean CPU time of `f` over `n` calls, in microseconds.
 fn per_call(runs: usize, n: usize, mut f: impl FnMut()) -> f64 {
     median(
         (0..runs)
             .map(|_| {
-                let t = Instant::now();
-                for _ in 0..n {
-                    f();
-                }
-                t.elapsed().as_secs_f64() * 1e6 / n as f64
+                timed(|| {
+                    for _ in 0..n {
+                        f();
+                    }
+                })
+                .1 / n as f64
             })
             .collect(),
     )
 }
 
+/// `n` handshakes run message by message across all of them, each step timed as a batch:
+/// the CPU microseconds per handshake of the dialler and of the acceptor.
+fn handshake_batch(a: &Arc<SecureConfig>, b: &Arc<SecureConfig>, n: usize) -> (f64, f64) {
+    let mut rng = Csprng::from_seed([9; 32]);
+    let mut plain = Vec::new();
+    let ((mut diallers, f1), d1) = timed(|| {
+        let mut f1 = vec![Vec::new(); n];
+        let s: Vec<Session> = f1
+            .iter_mut()
+            .map(|out| Session::initiator(a, &mut rng, out).unwrap())
+            .collect();
+        (s, f1)
+    });
+    let mut acceptors: Vec<Session> = (0..n).map(|_| Session::responder(b, &mut rng)).collect();
+    let mut f2 = vec![Vec::new(); n];
+    let ((), r1) = timed(|| {
+        for ((s, input), out) in acceptors.iter_mut().zip(&f1).zip(&mut f2) {
+            s.read(input, &mut plain, out, 0).unwrap();
+        }
+    });
+    let mut f3 = vec![Vec::new(); n];
+    let ((), d2) = timed(|| {
+        for ((s, input), out) in diallers.iter_mut().zip(&f2).zip(&mut f3) {
+            s.read(input, &mut plain, out, 0).unwrap();
+        }
+    });
+    let ((), r2) = timed(|| {
+        for (s, input) in acceptors.iter_mut().zip(&f3) {
+            s.read(input, &mut plain, &mut Vec::new(), 0).unwrap();
+        }
+    });
+    assert!(acceptors.iter().all(Session::is_established));
+    ((d1 + d2) / n as f64, (r1 + r2) / n as f64)
+}
+
 fn handshakes(runs: usize) {
     for (label, psk) in [("XX", None), ("XXpsk0", Some(7))] {
         let (a, b) = (config(1, psk), config(2, psk));
-        let mut rng = Csprng::from_seed([9; 32]);
-        let (mut dialler, mut acceptor) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            let n = 300;
-            let (mut d, mut r) = (0, 0);
-            for _ in 0..n {
-                let (_, _, dn, rn) = timed_handshake(&a, &b, &mut rng);
-                d += dn;
-                r += rn;
-            }
-            dialler.push(d as f64 / n as f64 / 1000.0);
-            acceptor.push(r as f64 / n as f64 / 1000.0);
-        }
+        let (dialler, acceptor): (Vec<f64>, Vec<f64>) =
+            (0..runs).map(|_| handshake_batch(&a, &b, 200)).unzip();
         println!(
             "handshake {label:<7} CPU per side: dialler {:7.1} µs, acceptor {:7.1} µs",
             median(dialler),
@@ -141,9 +175,8 @@ fn wrong_psk(runs: usize) {
 fn records(runs: usize) {
     let (a, b) = (config(1, None), config(2, None));
     let mut rng = Csprng::from_seed([4; 32]);
-    let (mut tx, mut rx, _, _) = timed_handshake(&a, &b, &mut rng);
+    let (mut tx, mut rx) = handshake(&a, &b, &mut rng);
     let mut scratch = Vec::new();
-    let (mut wire, mut plain) = (Vec::with_capacity(70_000), Vec::with_capacity(70_000));
     let frame = [b'x'; 120];
     for (label, batch) in [
         ("64 KiB record", MAX_RECORD_DATA / 120),
@@ -151,23 +184,26 @@ fn records(runs: usize) {
         ("1 frame per record", 1),
     ] {
         let data: Vec<u8> = frame.iter().copied().cycle().take(batch * 120).collect();
-        let n = (200_000 / batch).clamp(200, 20_000);
+        let n = (50_000 / batch).clamp(200, 20_000);
         let (mut seal, mut open) = (Vec::new(), Vec::new());
+        let mut wires = vec![Vec::with_capacity(data.len() + 64); n];
+        let mut plain = Vec::with_capacity(data.len());
         for _ in 0..runs {
-            let (mut s_ns, mut o_ns) = (0u128, 0u128);
-            for _ in 0..n {
-                wire.clear();
-                plain.clear();
-                let t = Instant::now();
-                tx.write(&data, &mut wire, &mut scratch, 0).unwrap();
-                s_ns += t.elapsed().as_nanos();
-                let t = Instant::now();
-                rx.read(&wire, &mut plain, &mut Vec::new(), 0).unwrap();
-                o_ns += t.elapsed().as_nanos();
-                black_box(&plain);
-            }
-            seal.push(s_ns as f64 / n as f64 / 1000.0);
-            open.push(o_ns as f64 / n as f64 / 1000.0);
+            wires.iter_mut().for_each(Vec::clear);
+            let ((), s) = timed(|| {
+                for wire in &mut wires {
+                    tx.write(&data, wire, &mut scratch, 0).unwrap();
+                }
+            });
+            let ((), o) = timed(|| {
+                for wire in &wires {
+                    plain.clear();
+                    rx.read(wire, &mut plain, &mut Vec::new(), 0).unwrap();
+                    black_box(&plain);
+                }
+            });
+            seal.push(s / n as f64);
+            open.push(o / n as f64);
         }
         let (s, o) = (median(seal), median(open));
         println!(
@@ -214,7 +250,7 @@ fn heap() {
     let before = LIVE.load(Relaxed);
     let mut sessions = Vec::with_capacity(2 * n);
     for _ in 0..n {
-        let (mut d, mut r, _, _) = timed_handshake(&a, &b, &mut rng);
+        let (mut d, mut r) = handshake(&a, &b, &mut rng);
         let mut wire = Vec::new();
         d.write(&big, &mut wire, &mut scratch, 0).unwrap();
         let (first, rest) = wire.split_at(1000);
