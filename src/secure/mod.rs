@@ -106,6 +106,7 @@ mod text;
 mod trust;
 
 #[cfg(any(test, fuzzing))]
+#[doc(hidden)]
 pub mod fuzz;
 #[cfg(test)]
 mod tests;
