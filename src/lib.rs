@@ -19,6 +19,7 @@
 //! | [`delivery`] | v2 end-to-end delivery: numbered streams, confirmations, retransmission |
 //! | [`timer`] | the hashed timer wheel |
 //! | [`node`] | the sans-IO core, a file per concern (links and their bytes, keepalive, dialling, hello, v1 announcements, flooding, database sync, routes, relaying, sending, receiving); time is an argument |
+//! | `secure` | (feature `secure`) Noise handshake and encrypted records per link, keys, trust file |
 //! | [`Agent`] | the only IO: mio, sockets, the clock, and the public API |
 //!
 //! ## Run loop
@@ -68,6 +69,8 @@ pub mod frame;
 pub mod lsdb;
 pub mod node;
 pub mod routing;
+#[cfg(feature = "secure")]
+pub mod secure;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod timer;

@@ -1,0 +1,195 @@
+//! Text forms of keys and names: standard base64 (RFC 4648 alphabet, padded) and the quoting
+//! of agent names in trust file lines.
+//!
+//! This module owns text encoding only; it knows nothing of what the bytes mean. Decoding is
+//! strict: one canonical text per byte string, so a key has exactly one spelling and two trust
+//! files that name the same keys diff clean.
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 of `bytes`, padded with `=`.
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn value(c: u8) -> Option<u32> {
+    let v = match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    };
+    Some(u32::from(v))
+}
+
+/// Decodes exactly `N` bytes from padded standard base64, refusing any other spelling.
+pub(crate) fn decode_exact<const N: usize>(text: &str) -> Result<[u8; N], String> {
+    let want = N.div_ceil(3) * 4;
+    let bytes = text.as_bytes();
+    if bytes.len() != want {
+        return Err(format!(
+            "is {} characters long; it should be {want} characters of base64 ({N} bytes)",
+            text.chars().count()
+        ));
+    }
+    let pad = (3 - N % 3) % 3;
+    let mut out = [0u8; N];
+    let mut at = 0;
+    for (q, quad) in bytes.chunks(4).enumerate() {
+        let mut n = 0u32;
+        for (i, &c) in quad.iter().enumerate() {
+            let pos = q * 4 + i;
+            let v = if pos >= want - pad {
+                if c != b'=' {
+                    return Err(format!("should end in {pad} '=' of padding"));
+                }
+                0
+            } else {
+                value(c).ok_or_else(|| match c {
+                    b'=' => format!("has '=' at position {} before its end", pos + 1),
+                    _ => format!(
+                        "has {:?} at position {}, which is not base64",
+                        text[pos..].chars().next().unwrap_or('?'),
+                        pos + 1
+                    ),
+                })?
+            };
+            n = n << 6 | v;
+        }
+        for shift in [16, 8, 0] {
+            if at < N {
+                out[at] = (n >> shift) as u8;
+                at += 1;
+            } else if (n >> shift) & 0xFF != 0 {
+                // The last character carries bits past the end: another text for the same key.
+                return Err("is not canonical base64 (its last character has stray bits)".into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a name must be written as a JSON string in a trust file line.
+fn needs_quotes(name: &str) -> bool {
+    name.is_empty()
+        || name.starts_with('"')
+        || name.starts_with('#')
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The name as a trust file line holds it: bare, or a JSON string literal when bare would not
+/// read back (whitespace, a leading `"` or `#`).
+pub(crate) fn quote_name(name: &str) -> String {
+    if needs_quotes(name) {
+        serde_json::Value::String(name.to_owned()).to_string()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Splits a name off the start of `line`: a JSON string literal if it starts with `"`, else
+/// everything up to the first whitespace. Returns the name and the rest of the line.
+pub(crate) fn split_name(line: &str) -> Result<(String, &str), String> {
+    if line.starts_with('"') {
+        let mut stream = serde_json::Deserializer::from_str(line).into_iter::<String>();
+        match stream.next() {
+            Some(Ok(name)) => {
+                let end = stream.byte_offset();
+                Ok((name, &line[end..]))
+            }
+            _ => Err("the name starts with '\"' but is not a valid JSON string".into()),
+        }
+    } else {
+        let end = line.find(char::is_whitespace).unwrap_or(line.len());
+        Ok((line[..end].to_owned(), &line[end..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_and_matches_rfc4648() {
+        assert_eq!(encode(b""), "");
+        assert_eq!(encode(b"f"), "Zg==");
+        assert_eq!(encode(b"fo"), "Zm8=");
+        assert_eq!(encode(b"foo"), "Zm9v");
+        assert_eq!(encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(decode_exact::<3>("Zm9v"), Ok(*b"foo"));
+        assert_eq!(decode_exact::<1>("Zg=="), Ok(*b"f"));
+        for n in 0..=255u8 {
+            let key = [n; 32];
+            let text = encode(&key);
+            assert_eq!(text.len(), 44);
+            assert_eq!(decode_exact::<32>(&text), Ok(key));
+        }
+    }
+
+    #[test]
+    fn base64_refuses_other_spellings() {
+        let good = encode(&[7u8; 32]);
+        assert!(
+            decode_exact::<32>(&good[..43])
+                .unwrap_err()
+                .contains("43 characters")
+        );
+        let no_pad = format!("{}A", &good[..43]);
+        assert!(decode_exact::<32>(&no_pad).unwrap_err().contains("padding"));
+        let bad_char = format!("{}-{}", &good[..5], &good[6..]);
+        assert!(
+            decode_exact::<32>(&bad_char)
+                .unwrap_err()
+                .contains("position 6")
+        );
+        let early_pad = format!("{}={}", &good[..5], &good[6..]);
+        assert!(
+            decode_exact::<32>(&early_pad)
+                .unwrap_err()
+                .contains("before its end")
+        );
+        // "Bx==" would decode to the same byte as "Bw==" if stray bits were ignored.
+        assert!(decode_exact::<1>("Bx==").unwrap_err().contains("canonical"));
+        assert!(decode_exact::<32>("é").is_err());
+    }
+
+    #[test]
+    fn names_quote_only_when_needed_and_read_back() {
+        for name in [
+            "Ames",
+            "a\"b",
+            "#x",
+            "\"x",
+            "two words",
+            "tab\there",
+            "",
+            "ünï",
+        ] {
+            let line = format!("{} rest", quote_name(name));
+            let (back, rest) = split_name(&line).unwrap();
+            assert_eq!(back, name);
+            assert_eq!(rest, " rest");
+        }
+        assert_eq!(quote_name("Ames"), "Ames");
+        assert_eq!(quote_name("two words"), "\"two words\"");
+        assert!(split_name("\"unterminated key").is_err());
+    }
+}
