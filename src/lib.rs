@@ -63,25 +63,30 @@ mod options;
 #[doc(hidden)]
 pub mod fuzz;
 
-pub mod delivery;
-pub mod frame;
-pub mod lsdb;
+mod delivery;
+mod frame;
+mod lsdb;
 pub mod node;
-pub mod routing;
+mod routing;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
-pub mod timer;
-pub mod wire;
+mod timer;
+#[allow(unreachable_pub)] // Its items still say `pub`; the crate does not export them.
+mod wire;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use agent::{Agent, DEFAULT_ADDR, DEFAULT_PORT, Peer, READ_BUDGET, Target};
+pub use agent::{
+    Agent, DEFAULT_ADDR, DEFAULT_PORT, Peer, READ_BUDGET, ShutdownReport, Target, Waker,
+};
 pub use error::{Error, SendError};
 pub use event::{Body, Event, LinkDownReason, Name, UndeliverableReason};
+pub use frame::FrameError;
 pub use id::{ConnectId, LinkId, MessageId};
 pub use node::{Node, Stats};
 pub use options::Options;
 pub use routing::Route;
+pub use wire::WireError;
