@@ -456,6 +456,10 @@ impl Agent {
         let last = batch
             .iter()
             .position(|e| matches!(e, Event::ShutdownComplete { .. }));
+        if last.is_some() {
+            // The links' closes must have begun before the sockets are counted.
+            self.drive(Instant::now());
+        }
         match last {
             Some(i) if self.closings > 0 => self.held = batch.remove(i),
             Some(_) => self.finished = true,
@@ -473,6 +477,8 @@ impl Agent {
         if !matches!(event, Event::ShutdownComplete { .. }) {
             return Some(event);
         }
+        // The links' closes must have begun before the sockets are counted.
+        self.drive(Instant::now());
         if self.closings == 0 {
             self.finished = true;
             return Some(event);

@@ -222,7 +222,7 @@ impl Node {
     /// If `link` is already up (the caller must report each link down before reusing its id).
     pub fn handle_link_up(&mut self, link: LinkId, origin: LinkOrigin, now: Instant) {
         let t = self.tick(now);
-        if self.refuse_link_while_shutting_down(link) {
+        if self.refuse_link_after_shutdown(link) {
             return;
         }
         self.open_link(link, origin, t);

@@ -3,8 +3,9 @@
 //!
 //! This module owns the node's [`Phase`] and the steps from one phase to the next. While
 //! draining, everything else works as usual (messages are read, relayed, confirmed and
-//! resent); only new work is refused: sends ([`SendError::ShuttingDown`]), dials (every
-//! `connect` call is cancelled, so nothing is re-dialled) and connections that come up. It
+//! resent, links dialled earlier come up and are re-dialled, since what is queued may need
+//! them); only new work is refused: sends ([`SendError::ShuttingDown`]) and `connect` calls.
+//! Once closed, every dial is cancelled and a connection that comes up is closed at once. It
 //! must not close a socket itself: closing is an [`Action::Close`](super::Action::Close) for
 //! the caller, who sends the last bytes and a FIN.
 
@@ -28,13 +29,14 @@ pub(super) enum Phase {
 }
 
 impl Node {
-    /// Begins a graceful shutdown: from now on sends are refused
-    /// ([`SendError::ShuttingDown`]), nothing is dialled or re-dialled, and a connection
-    /// reported up is closed at once. What is queued is sent as routes allow; once every
+    /// Begins a graceful shutdown: from now on sends and `connect` calls are refused
+    /// ([`SendError::ShuttingDown`], [`Event::ConnectFailed`]). What is queued is sent as
+    /// routes allow (links dialled earlier still come up, and are re-dialled); once every
     /// message this agent holds is confirmed, or at `deadline`, every link is closed
     /// ([`Action::Close`](super::Action::Close), with a [`Event::LinkDown`] each) and
     /// [`Event::ShutdownComplete`] reports the messages left unconfirmed. Messages that arrive
-    /// meanwhile are still handed over and confirmed. Calling it again changes nothing.
+    /// meanwhile are still handed over and confirmed. After that, nothing is dialled, and a
+    /// connection reported up is closed at once. Calling it again changes nothing.
     ///
     /// Keep driving the node as before until the event comes (with nothing to wait for, it
     /// comes at once, from this call); close each link's byte stream cleanly when asked.
@@ -45,9 +47,6 @@ impl Node {
         }
         let deadline = self.clock.ticks(deadline).max(t);
         self.phase = Phase::Draining { deadline };
-        for i in 0..self.dialler.count() {
-            self.dialler.cancel(ConnectId(i as u64));
-        }
         self.timers.insert(deadline, Timer::Shutdown);
         self.commit();
     }
@@ -70,10 +69,10 @@ impl Node {
         }
     }
 
-    /// A connection came up while shutting down: it is closed at once, unreported (it never
+    /// A connection came up after the shutdown: it is closed at once, unreported (it never
     /// said hello). Returns whether it was.
-    pub(super) fn refuse_link_while_shutting_down(&mut self, link: LinkId) -> bool {
-        if self.phase == Phase::Running {
+    pub(super) fn refuse_link_after_shutdown(&mut self, link: LinkId) -> bool {
+        if self.phase != Phase::Closed {
             return false;
         }
         self.actions.push_back(Action::Close {
@@ -98,6 +97,10 @@ impl Node {
     /// commit that called this, ahead of the close), and reports.
     fn finish_shutdown(&mut self) {
         self.phase = Phase::Closed;
+        // Nothing is re-dialled: the links below go for good.
+        for i in 0..self.dialler.count() {
+            self.dialler.cancel(ConnectId(i as u64));
+        }
         let unconfirmed = self.outboxes.clear(&mut self.names);
         let links: Vec<LinkId> = self.links.iter().map(|l| l.id).collect();
         for link in links {
