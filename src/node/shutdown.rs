@@ -33,7 +33,7 @@ impl Node {
     /// ([`SendError::ShuttingDown`], [`Event::ConnectFailed`]). What is queued is sent as
     /// routes allow (links dialled earlier still come up, and are re-dialled); once every
     /// message this agent holds is confirmed, or at `deadline`, every link is closed
-    /// ([`Action::Close`](super::Action::Close), with a [`Event::LinkDown`] each) and
+    /// ([`Action::Close`], with a [`Event::LinkDown`] each) and
     /// [`Event::ShutdownComplete`] reports the messages left unconfirmed. Messages that arrive
     /// meanwhile are still handed over and confirmed. After that, nothing is dialled, and a
     /// connection reported up is closed at once. Calling it again changes nothing.
