@@ -593,9 +593,11 @@ impl Agent {
     // -----------------------------------------------------------------------------------------
     // Shutdown
 
-    /// Begins a graceful shutdown, and returns at once: listeners close, sends are refused
-    /// ([`SendError::ShuttingDown`]), nothing is dialled any more, and what is queued goes out
-    /// as routes allow. Once every message this agent sent is confirmed, or `linger` has
+    /// Begins a graceful shutdown, and returns at once: listeners close, sends and new links
+    /// are refused ([`SendError::ShuttingDown`], [`Error::ShuttingDown`]), and what is queued
+    /// goes out as routes allow (connections dialled earlier still come up, and links that
+    /// drop are re-dialled, for what is queued may need them). Once every message this agent
+    /// sent is confirmed, or `linger` has
     /// passed, every link is closed cleanly: the last bytes written, then a FIN, then what the
     /// peer still sends read up to its own FIN (for at most a second), so that peers see an
     /// end of stream, never a reset. Then comes [`Event::ShutdownComplete`], which lists the
