@@ -117,6 +117,14 @@ fn derived(report: &mut Report) {
         Target::AtMost(1.3),
     );
     report.ratio(
+        "latency/embedded/vs-own-loop",
+        "latency, one hop: embedding loop p50 ÷ agents' own loop p50",
+        "latency/embedded/p50",
+        "latency/one-hop-own-loop/p50",
+        Unit::Factor,
+        Target::AtMost(1.2),
+    );
+    report.ratio(
         "latency/two-hops/vs-floor",
         "latency, two hops p50 ÷ two-hop floor p50",
         "latency/two-hops/p50",

@@ -5,7 +5,12 @@
 //! wakes for whichever comes first (its timer, its socket, the agent's sockets, the agent's
 //! next timer), and calls `agent.poll(Some(Duration::ZERO))` when the agent's descriptor is
 //! ready or its timer is due. Here the application also serves a tiny status port of its own,
-//! and every 200 ms its timer sends a tick to a peer agent.
+//! and every 200 ms its timer sends a tick to a peer agent, which answers it.
+//!
+//! A command (here `send_message`) takes effect at once: its bytes are written, or
+//! `next_timeout()` says "now", so the loop polls the agent right away instead of sleeping
+//! until some unrelated timer. Each tick's answer comes back within a millisecond or so on
+//! loopback, and the example prints how long each took.
 //!
 //! `cargo run --example embed`
 
@@ -50,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut next_tick = Instant::now() + TICK;
     let mut ticks_sent = 0;
     let mut ticks_seen = 0;
+    let mut sent_at = Instant::now();
     let mut status_line = String::new();
 
     while ticks_seen < 3 || status_line.is_empty() {
@@ -96,18 +102,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             a.poll(Some(Duration::ZERO))?;
         }
         for e in agent.events() {
-            if let Event::Meet { name } = e {
-                println!("[Embedded] meets {name}; asking the status port who is linked");
-                let mut c = TcpStream::connect(status_addr)?;
-                poll.registry()
-                    .register(&mut c, CLIENT, Interest::READABLE)?;
-                client = Some(c);
+            match e {
+                Event::Meet { name } => {
+                    println!("[Embedded] meets {name}; asking the status port who is linked");
+                    let mut c = TcpStream::connect(status_addr)?;
+                    poll.registry()
+                        .register(&mut c, CLIENT, Interest::READABLE)?;
+                    client = Some(c);
+                }
+                Event::Message { from, body, .. } => {
+                    ticks_seen += 1;
+                    let ms = sent_at.elapsed().as_secs_f64() * 1e3;
+                    println!("[Embedded] {from} answered {body} {ms:.2} ms after the tick");
+                }
+                _ => {}
             }
         }
+        // The peer answers while going through its events: the iterator borrows nothing.
         for e in peer.events() {
             if let Event::Message { from, body, .. } = e {
-                ticks_seen += 1;
                 println!("[Peer] from {from}: {body}");
+                peer.send_raw(&from, body.raw())?;
             }
         }
 
@@ -116,6 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             next_tick += TICK;
             if agent.route("Peer").is_some() {
                 ticks_sent += 1;
+                sent_at = Instant::now();
                 agent.send_message("Peer", &serde_json::json!({"tick": ticks_sent}))?;
             }
         }

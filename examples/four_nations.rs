@@ -36,7 +36,7 @@ fn send(mesh: &mut Mesh, text: &str) -> Result<(), Box<dyn Error>> {
         .take_log()
         .into_iter()
         .filter_map(|(agent, e)| match e {
-            Event::Relayed { prev, .. } => Some((prev, agent)),
+            Event::Relayed { prev, .. } => Some((prev.into(), agent)),
             _ => None,
         })
         .collect();
@@ -53,8 +53,10 @@ fn send(mesh: &mut Mesh, text: &str) -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut opts = Options::default();
-    opts.trace_relays = true;
+    let opts = Options {
+        trace_relays: true,
+        ..Options::default()
+    };
     let mut agents = Vec::new();
     let mut addrs = Vec::new();
     for name in NAMES {

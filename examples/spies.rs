@@ -39,8 +39,10 @@ fn print(mesh: &mut Mesh) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut opts = Options::default();
-    opts.trace_relays = true;
+    let opts = Options {
+        trace_relays: true,
+        ..Options::default()
+    };
     let mut wolf = Agent::new("Wolf", opts.clone())?;
     let mut ames = Agent::new("Ames", opts.clone())?;
     let mut rosenberg = Agent::new("Rosenberg", opts)?;

@@ -20,34 +20,34 @@ use crate::MessageId;
 use crate::wire::Seq;
 
 /// Shortest retransmission timeout, ms: below this a loaded machine would resend for nothing.
-pub const MIN_RTO: u64 = 100;
+pub(crate) const MIN_RTO: u64 = 100;
 /// Longest retransmission timeout, ms, after backing off.
-pub const MAX_RTO: u64 = 5_000;
+pub(crate) const MAX_RTO: u64 = 5_000;
 /// Retransmission timeout before any round trip was measured, ms.
-pub const INITIAL_RTO: u64 = 500;
+pub(crate) const INITIAL_RTO: u64 = 500;
 
 /// A message of this agent's, waiting for its confirmation. Its body is kept, for
 /// retransmission, in its outbox ([`Outbox::body`]).
 #[derive(Debug)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// The id `send_message` returned.
-    pub id: MessageId,
+    pub(crate) id: MessageId,
     /// Where the body is in the outbox's store: offset since the outbox began, and length.
     at: u64,
     len: usize,
     /// Its number in the stream, once sent on a confirmed route (0 before).
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// When it was last sent.
-    pub sent_at: u64,
+    pub(crate) sent_at: u64,
     /// Sent more than once: its confirmation says nothing about the round trip (Karn).
-    pub resent: bool,
+    pub(crate) resent: bool,
     /// When the sender gives up on it.
-    pub deadline: Option<u64>,
+    pub(crate) deadline: Option<u64>,
 }
 
 impl Pending {
     /// A message not sent yet, held since `sent_at`; its body is given to [`Outbox::push`].
-    pub fn new(id: MessageId, sent_at: u64, deadline: Option<u64>) -> Pending {
+    pub(crate) fn new(id: MessageId, sent_at: u64, deadline: Option<u64>) -> Pending {
         Pending {
             id,
             at: 0,
@@ -63,9 +63,9 @@ impl Pending {
 /// This agent's messages for one destination: confirmed-mode messages in flight (numbered, at
 /// the front, in number order), then messages not sent yet.
 #[derive(Debug)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     /// The destination.
-    pub to: Box<str>,
+    pub(crate) to: Box<str>,
     queue: VecDeque<Pending>,
     /// The bodies of the messages in `queue`, back to back in queue order, possibly after some
     /// of messages already gone. One buffer for every body, reused as the stream flows, rather
@@ -81,13 +81,13 @@ pub struct Outbox {
     srtt: Option<u64>,
     rttvar: u64,
     /// The current retransmission timeout, ms.
-    pub rto: u64,
+    pub(crate) rto: u64,
     /// When unconfirmed messages are resent, if any are in flight.
-    pub rto_at: Option<u64>,
+    pub(crate) rto_at: Option<u64>,
     /// The deadline of the timer armed for this outbox, if one is.
-    pub timer_at: Option<u64>,
+    pub(crate) timer_at: Option<u64>,
     /// Tells this outbox apart from earlier ones in the same slot, for stale timers.
-    pub serial: u64,
+    pub(crate) serial: u64,
 }
 
 impl Outbox {
@@ -95,7 +95,7 @@ impl Outbox {
     /// to a destination must start above every number an earlier one used: the destination
     /// may still remember the earlier stream, and the base of the first message tells it to
     /// skip ahead (safe, since an outbox is only dropped once everything in it is confirmed).
-    pub fn new(to: &str, serial: u64, first: u64) -> Outbox {
+    pub(crate) fn new(to: &str, serial: u64, first: u64) -> Outbox {
         Outbox {
             to: to.into(),
             queue: VecDeque::new(),
@@ -114,32 +114,32 @@ impl Outbox {
     }
 
     /// Messages held, sent or not.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 
     /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
     /// Messages sent on a confirmed route and not confirmed yet.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.numbered
     }
 
     /// Whether every message held has been sent since the last go-back.
-    pub fn all_sent(&self) -> bool {
+    pub(crate) fn all_sent(&self) -> bool {
         self.sent == self.queue.len()
     }
 
     /// The number the next new message will get.
-    pub fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
     /// Adds a message at the back, with its body (valid JSON).
-    pub fn push(&mut self, mut p: Pending, body: &str) {
+    pub(crate) fn push(&mut self, mut p: Pending, body: &str) {
         // Drop the bodies of messages gone from the front once they are at least half the
         // store: each byte is moved at most once on average, and the store stays within twice
         // what is held.
@@ -158,13 +158,13 @@ impl Outbox {
     }
 
     /// The body of `p`, a message of this outbox.
-    pub fn body(&self, p: &Pending) -> &str {
+    pub(crate) fn body(&self, p: &Pending) -> &str {
         let start = p.at.saturating_sub(self.bodies_at) as usize;
         self.bodies.get(start..start + p.len).unwrap_or_default()
     }
 
     /// The lowest number not confirmed: what a destination without memory starts from.
-    pub fn base(&self) -> u64 {
+    pub(crate) fn base(&self) -> u64 {
         self.queue
             .front()
             .filter(|p| p.seq != 0)
@@ -173,7 +173,11 @@ impl Outbox {
 
     /// The next message to send on a confirmed route, if the window allows one: first those to
     /// resend after a go-back, then new ones (numbered now). Marks it sent at `now`.
-    pub fn next_confirmed(&mut self, window: usize, now: u64) -> Option<(&Pending, &str, u64)> {
+    pub(crate) fn next_confirmed(
+        &mut self,
+        window: usize,
+        now: u64,
+    ) -> Option<(&Pending, &str, u64)> {
         let i = if self.sent < self.numbered {
             self.sent
         } else if self.numbered < self.queue.len() && self.numbered < window {
@@ -197,7 +201,7 @@ impl Outbox {
 
     /// Takes the front message to send without confirmation (over a route that cannot
     /// confirm). Only when nothing numbered is in flight, which keeps the order.
-    pub fn pop_unconfirmed(&mut self) -> Option<(Pending, &str)> {
+    pub(crate) fn pop_unconfirmed(&mut self) -> Option<(Pending, &str)> {
         if self.numbered > 0 {
             return None;
         }
@@ -210,7 +214,7 @@ impl Outbox {
 
     /// Applies a cumulative confirmation of every number up to `upto`; appends the ids newly
     /// confirmed to `done`, in order.
-    pub fn confirm(&mut self, upto: u64, now: u64, done: &mut Vec<MessageId>) {
+    pub(crate) fn confirm(&mut self, upto: u64, now: u64, done: &mut Vec<MessageId>) {
         let mut sample = None;
         while self.numbered > 0 && self.queue.front().is_some_and(|p| p.seq <= upto) {
             let Some(p) = self.queue.pop_front() else {
@@ -247,7 +251,7 @@ impl Outbox {
     }
 
     /// Resends everything unconfirmed from the front, at the next sends.
-    pub fn go_back(&mut self) {
+    pub(crate) fn go_back(&mut self) {
         self.sent = 0;
         for p in self.queue.iter_mut().take(self.numbered) {
             p.resent = true;
@@ -255,7 +259,7 @@ impl Outbox {
     }
 
     /// The retransmission timer fired at `now`: go back, and back off.
-    pub fn timed_out(&mut self, now: u64) {
+    pub(crate) fn timed_out(&mut self, now: u64) {
         self.go_back();
         self.rto = (self.rto * 2).min(MAX_RTO);
         self.rto_at = (self.numbered > 0).then_some(now + self.rto);
@@ -263,7 +267,7 @@ impl Outbox {
 
     /// Gives up on messages at the front whose deadline has passed; appends their ids to
     /// `expired`. Only from the front, so that what remains is still a contiguous stream.
-    pub fn expire(&mut self, now: u64, expired: &mut Vec<MessageId>) {
+    pub(crate) fn expire(&mut self, now: u64, expired: &mut Vec<MessageId>) {
         while self
             .queue
             .front()
@@ -283,8 +287,18 @@ impl Outbox {
         }
     }
 
+    /// Gives up on every message held (the agent is shutting down); appends their ids to
+    /// `gone`, in the order they were sent.
+    pub(crate) fn clear(&mut self, gone: &mut Vec<MessageId>) {
+        gone.extend(self.queue.drain(..).map(|p| p.id));
+        self.bodies.clear();
+        self.numbered = 0;
+        self.sent = 0;
+        self.rto_at = None;
+    }
+
     /// The next time this outbox needs attention: a resend, or a deadline at the front.
-    pub fn due(&self) -> Option<u64> {
+    pub(crate) fn due(&self) -> Option<u64> {
         let deadline = self.queue.front().and_then(|p| p.deadline);
         match (self.rto_at, deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -295,7 +309,7 @@ impl Outbox {
 
 /// What a destination does with a numbered message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The next one expected: hand it over.
     Deliver,
     /// Already handed over: drop it, but confirm again (the confirmation may have been lost).
@@ -309,20 +323,20 @@ pub enum Verdict {
 
 /// A destination's memory of one origin's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     /// The origin's incarnation.
-    pub inc: u64,
+    pub(crate) inc: u64,
     /// The next number expected.
-    pub next: u64,
+    pub(crate) next: u64,
     /// Last used, for evicting the least recently used when the table is full.
-    pub used: u64,
+    pub(crate) used: u64,
     /// A confirmation is owed.
-    pub ack_due: bool,
+    pub(crate) ack_due: bool,
 }
 
 impl Inbox {
     /// Memory of a stream first seen with `seq`.
-    pub fn new(seq: Seq, now: u64) -> Inbox {
+    pub(crate) fn new(seq: Seq, now: u64) -> Inbox {
         Inbox {
             inc: seq.inc,
             next: seq.base.max(1),
@@ -332,7 +346,7 @@ impl Inbox {
     }
 
     /// Decides what to do with a message numbered `seq`.
-    pub fn accept(&mut self, seq: Seq, now: u64) -> Verdict {
+    pub(crate) fn accept(&mut self, seq: Seq, now: u64) -> Verdict {
         self.used = now;
         if seq.inc < self.inc {
             return Verdict::Stale;
@@ -355,7 +369,7 @@ impl Inbox {
     }
 
     /// The cumulative confirmation to send: every number up to this one was handed over.
-    pub fn confirmed(&self) -> u64 {
+    pub(crate) fn confirmed(&self) -> u64 {
         self.next - 1
     }
 }

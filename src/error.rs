@@ -36,6 +36,8 @@ pub enum SendError {
     },
     /// The body could not be turned into JSON.
     Serialize(String),
+    /// The agent is shutting down (or has shut down) and takes no new messages.
+    ShuttingDown,
 }
 
 impl fmt::Display for SendError {
@@ -62,18 +64,25 @@ impl fmt::Display for SendError {
                 )
             }
             SendError::Serialize(e) => write!(f, "message body cannot be serialized to JSON: {e}"),
+            SendError::ShuttingDown => f.write_str(
+                "the agent is shutting down and takes no new messages (create a new agent to send more)",
+            ),
         }
     }
 }
 
 impl std::error::Error for SendError {}
 
-/// Errors of agent calls other than sending.
+/// Errors of agent calls. A [`SendError`] converts into it, and it converts into an
+/// [`io::Error`], so that `?` works across the crate's calls and in functions that return
+/// either.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A socket or poll operation failed.
     Io(io::Error),
+    /// A message was refused (from [`SendError`], through `?`).
+    Send(SendError),
     /// The agent's own name breaks the naming rules (empty, or over 255 bytes).
     InvalidName {
         /// The length of the name given.
@@ -81,6 +90,19 @@ pub enum Error {
     },
     /// `disconnect` named a peer that is not directly linked, or a connect number never issued.
     NotFound(String),
+    /// The agent is shutting down (or has shut down) and takes no new links.
+    ShuttingDown,
+    /// The agent has shut down: it holds no socket and no timer, and there is nothing left to
+    /// poll.
+    ShutDown,
+    /// Events were left undrained past `Options::max_undrained_events`: the agent stopped
+    /// reading from its links until they are drained.
+    EventsNotDrained {
+        /// Events waiting.
+        pending: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -95,6 +117,19 @@ impl fmt::Display for Error {
                 )
             }
             Error::NotFound(what) => write!(f, "{what}"),
+            Error::Send(e) => write!(f, "{e}"),
+            Error::ShuttingDown => f.write_str(
+                "the agent is shutting down and takes no new links (create a new agent to start again)",
+            ),
+            Error::ShutDown => f.write_str(
+                "the agent has shut down: nothing is left to poll (create a new agent to start again)",
+            ),
+            Error::EventsNotDrained { pending, limit } => write!(
+                f,
+                "{pending} events wait undrained (more than Options::max_undrained_events, {limit}), \
+                 so the agent stopped reading from its links: drain them with next_event() or \
+                 events() after every poll"
+            ),
         }
     }
 }
@@ -103,6 +138,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Send(e) => Some(e),
             _ => None,
         }
     }
@@ -111,5 +147,29 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::Io(e)
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Error {
+        Error::Send(e)
+    }
+}
+
+/// An I/O error stays itself; any other becomes an [`io::Error`] of kind `Other` that carries
+/// it (`get_ref()` and `downcast` give it back).
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::Io(e) => e,
+            other => io::Error::other(other),
+        }
+    }
+}
+
+/// A refusal as an [`io::Error`] of kind `Other` that carries it.
+impl From<SendError> for io::Error {
+    fn from(e: SendError) -> io::Error {
+        io::Error::other(e)
     }
 }

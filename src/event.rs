@@ -22,12 +22,12 @@ pub enum Event {
     /// `name` became reachable, directly or through other agents (the original's `meet`).
     Meet {
         /// The agent now reachable.
-        name: String,
+        name: Name,
     },
     /// `name` is no longer reachable by any way (the original's `loose`).
     Lose {
         /// The agent no longer reachable.
-        name: String,
+        name: Name,
     },
     /// A message for this agent (the original's `message(msg, from, to, directlyFrom)`).
     Message {
@@ -63,7 +63,7 @@ pub enum Event {
         /// The link.
         link: LinkId,
         /// The peer's name.
-        peer: String,
+        peer: Name,
         /// `true` if the peer dialled this agent.
         inbound: bool,
         /// The protocol version spoken on the link.
@@ -75,7 +75,7 @@ pub enum Event {
         /// The link.
         link: LinkId,
         /// The peer's name, if it had said hello.
-        peer: Option<String>,
+        peer: Option<Name>,
         /// Why.
         reason: LinkDownReason,
     },
@@ -91,13 +91,22 @@ pub enum Event {
     /// A message passed through this agent on its way (only with `Options::trace_relays`).
     Relayed {
         /// The agent that sent it.
-        from: String,
+        from: Name,
         /// The agent it is for.
-        to: String,
+        to: Name,
         /// The direct peer it came from.
-        prev: String,
+        prev: Name,
         /// The direct peer it left to.
-        next: String,
+        next: Name,
+    },
+    /// The shutdown begun with `Agent::begin_shutdown` (or `Node::shutdown`) is over: every
+    /// link is closed, and this agent does nothing more. The last event of an agent.
+    ShutdownComplete {
+        /// The messages this agent accepted and gave up on, each with its destination: not
+        /// confirmed by the deadline, whether queued, sent or in flight. Empty when every
+        /// message was confirmed (or, on ways through v1 agents, which confirm nothing, written
+        /// to the link). By destination name, then in the order they were sent.
+        unconfirmed: Vec<(Name, MessageId)>,
     },
 }
 
@@ -129,7 +138,7 @@ pub enum LinkDownReason {
     /// The peer is already linked to this agent by another connection, which stays.
     Duplicate {
         /// The peer's name.
-        name: String,
+        name: Name,
     },
     /// The peer said hello with this agent's own name.
     OwnName,
@@ -270,9 +279,8 @@ impl fmt::Display for Body {
     }
 }
 
-/// An agent's name in the events of the message path ([`Event::Message`],
-/// [`Event::Delivered`], [`Event::Undeliverable`]): a shared string, so that reporting a
-/// message copies no name. It reads as a `&str` (`Deref`, `AsRef`, `Borrow`, `Display`),
+/// An agent's name, as every event carries it: a shared string, so that reporting a message
+/// copies no name. It reads as a `&str` (`Deref`, `AsRef`, `Borrow`, `Display`),
 /// compares with `str`, `&str` and `String`, and converts into a `String`.
 ///
 /// ```

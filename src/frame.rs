@@ -19,7 +19,7 @@
 use std::fmt;
 
 /// Bytes in the length prefix.
-pub const HEADER_LEN: usize = 4;
+pub(crate) const HEADER_LEN: usize = 4;
 
 /// Why a byte stream cannot be framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl std::error::Error for FrameError {}
 
 /// Incremental decoder for one byte stream.
 #[derive(Debug)]
-pub struct FrameDecoder {
+pub(crate) struct FrameDecoder {
     /// Bytes of a frame cut by a read boundary (header included); empty between frames.
     partial: Vec<u8>,
     max: u32,
@@ -65,7 +65,7 @@ const KEEP_CAPACITY: usize = 64 * 1024;
 
 impl FrameDecoder {
     /// A decoder that refuses payloads longer than `max_frame_len` bytes.
-    pub fn new(max_frame_len: u32) -> FrameDecoder {
+    pub(crate) fn new(max_frame_len: u32) -> FrameDecoder {
         FrameDecoder {
             partial: Vec::new(),
             max: max_frame_len,
@@ -74,12 +74,14 @@ impl FrameDecoder {
     }
 
     /// Bytes held for a frame that has not fully arrived.
-    pub fn buffered(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
         self.partial.len()
     }
 
     /// Heap bytes held by the decoder.
-    pub fn capacity(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
         self.partial.capacity()
     }
 
@@ -87,7 +89,7 @@ impl FrameDecoder {
     ///
     /// Stops at the first error, from the framing or from `on_frame`; either one leaves the
     /// decoder failed, since the caller is expected to close the stream.
-    pub fn feed<E>(
+    pub(crate) fn feed<E>(
         &mut self,
         mut input: &[u8],
         mut on_frame: impl FnMut(&[u8]) -> Result<(), E>,
@@ -161,7 +163,7 @@ impl FrameDecoder {
 
 /// An error from [`FrameDecoder::feed`]: the framing itself, or the frame handler.
 #[derive(Debug, PartialEq, Eq)]
-pub enum FeedError<E> {
+pub(crate) enum FeedError<E> {
     /// The byte stream is not validly framed.
     Frame(FrameError),
     /// The handler refused a frame.
@@ -173,7 +175,7 @@ pub enum FeedError<E> {
 ///
 /// The payload must stay under 4 GiB; callers bound what they write (bodies are checked against
 /// `max_frame_len` before they are accepted).
-pub fn encode_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> usize {
+pub(crate) fn encode_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> usize {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_LEN]);
     write(out);
@@ -184,7 +186,7 @@ pub fn encode_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> usize
 }
 
 /// Appends one frame holding `payload` to `out`.
-pub fn encode(out: &mut Vec<u8>, payload: &[u8]) {
+pub(crate) fn encode(out: &mut Vec<u8>, payload: &[u8]) {
     encode_with(out, |buf| buf.extend_from_slice(payload));
 }
 

@@ -4,16 +4,28 @@
 
 use std::time::Duration;
 
-/// Settings of an agent. Start from [`Options::default()`] and change fields:
+/// Settings of an agent: public fields, each documenting its default. Name the fields you
+/// change and take the rest from [`Options::default()`]:
 ///
 /// ```
 /// use std::time::Duration;
-/// let mut opts = secretagent::Options::default();
-/// opts.ping_after = Duration::from_millis(200);
-/// opts.ping_timeout = Duration::from_millis(300);
+/// use secretagent::Options;
+///
+/// let opts = Options {
+///     ping_after: Duration::from_millis(200),
+///     ping_timeout: Duration::from_millis(300),
+///     ..Options::default()
+/// };
+/// assert!(opts.auto_reconnect);
 /// ```
+///
+/// Plain fields rather than builder methods: one place documents each setting, the settings
+/// in force read back the same way (`node.options().ping_after`), and there is no second
+/// surface to keep in step with the first. The struct is not `#[non_exhaustive]`, so that the
+/// form above compiles outside the crate; the price is that a field added later breaks code
+/// that lists every field without `..Options::default()`. Write the `..Options::default()`
+/// (as above) and new fields come in with their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Options {
     /// Re-dial a connection made with `connect` when it fails or drops (never one dropped with
     /// `disconnect`). Default `true` (the original's `autoReconnect`).
@@ -48,6 +60,13 @@ pub struct Options {
     /// (own messages) or are dropped (relayed ones). Control frames are never held back.
     /// Default 1 MiB.
     pub max_link_buffer: usize,
+    /// Events an [`Agent`](crate::Agent) lets wait undrained. Past it, the agent stops reading
+    /// from its links (peers' TCP buffers fill, and they hold their messages back) and
+    /// [`Agent::poll`](crate::Agent::poll) returns
+    /// [`Error::EventsNotDrained`](crate::Error::EventsNotDrained) until the caller drains
+    /// them. One poll may overshoot it by what a read brings. Not used by a bare
+    /// [`Node`](crate::Node), whose caller feeds it. Default 100 000.
+    pub max_undrained_events: usize,
     /// The highest protocol version this agent offers. 2 (the default) adds shortest paths,
     /// loop-free routing and confirmed, ordered, exactly-once delivery on links where both sides
     /// speak it; 1 behaves exactly as an original agent.
@@ -89,6 +108,7 @@ impl Default for Options {
             max_known_names: 100_000,
             max_pending_links: 64,
             max_link_buffer: 1024 * 1024,
+            max_undrained_events: 100_000,
             protocol_version: 2,
             max_in_flight: 4096,
             delivery_timeout: None,

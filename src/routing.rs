@@ -35,13 +35,13 @@ pub struct Route {
 
 /// A name whose route changed at a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(crate) struct Change {
     /// The name.
-    pub name: Box<str>,
+    pub(crate) name: Box<str>,
     /// Its route before.
-    pub old: Option<Route>,
+    pub(crate) old: Option<Route>,
     /// Its route now.
-    pub new: Option<Route>,
+    pub(crate) new: Option<Route>,
 }
 
 #[derive(Debug, Default)]
@@ -83,14 +83,14 @@ impl NameEntry {
 
 /// Refused: accepting the name would pass the table's limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableFull {
+pub(crate) struct TableFull {
     /// The limit (`Options::max_known_names`).
-    pub max: usize,
+    pub(crate) max: usize,
 }
 
 /// The routing table.
 #[derive(Debug)]
-pub struct Routing {
+pub(crate) struct Routing {
     names: BTreeMap<Box<str>, NameEntry>,
     dirty: Vec<Box<str>>,
     max_names: usize,
@@ -98,7 +98,7 @@ pub struct Routing {
 
 impl Routing {
     /// An empty table holding at most `max_names` names.
-    pub fn new(max_names: usize) -> Routing {
+    pub(crate) fn new(max_names: usize) -> Routing {
         Routing {
             names: BTreeMap::new(),
             dirty: Vec::new(),
@@ -107,12 +107,13 @@ impl Routing {
     }
 
     /// Names in the table, reachable or not yet committed.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
 
     /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
 
@@ -137,13 +138,18 @@ impl Routing {
     }
 
     /// `name` is a direct peer on `link`, which speaks v2 or not.
-    pub fn add_direct(&mut self, name: &str, link: LinkId, v2: bool) -> Result<(), TableFull> {
+    pub(crate) fn add_direct(
+        &mut self,
+        name: &str,
+        link: LinkId,
+        v2: bool,
+    ) -> Result<(), TableFull> {
         self.entry(name)?.direct = Some((link, v2));
         Ok(())
     }
 
     /// `name` is no longer a direct peer on `link`.
-    pub fn remove_direct(&mut self, name: &str, link: LinkId) {
+    pub(crate) fn remove_direct(&mut self, name: &str, link: LinkId) {
         let linked = self
             .names
             .get(name)
@@ -158,7 +164,7 @@ impl Routing {
     /// Sets the shortest path to `name` (`None`: the database reaches it no more). Names the
     /// table has no room for are left out (the database has its own limit, so this only
     /// happens under attack).
-    pub fn set_path(&mut self, name: &str, route: Option<Route>) {
+    pub(crate) fn set_path(&mut self, name: &str, route: Option<Route>) {
         if route.is_none() && !self.names.contains_key(name) {
             return;
         }
@@ -168,14 +174,15 @@ impl Routing {
     }
 
     /// Whether `link` is the direct link to `name`.
-    pub fn is_direct(&self, name: &str, link: LinkId) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_direct(&self, name: &str, link: LinkId) -> bool {
         self.names
             .get(name)
             .is_some_and(|e| e.direct.is_some_and(|(l, _)| l == link))
     }
 
     /// Names reached only through v1 announcements (not direct peers), in name order.
-    pub fn v1_only(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn v1_only(&self) -> impl Iterator<Item = &str> {
         self.names
             .iter()
             .filter(|(_, e)| e.direct.is_none() && !e.vias.is_empty())
@@ -183,7 +190,7 @@ impl Routing {
     }
 
     /// The peer on `link` announced `name` (v1 `imcon4` or `iknow`).
-    pub fn add_via(&mut self, name: &str, link: LinkId) -> Result<(), TableFull> {
+    pub(crate) fn add_via(&mut self, name: &str, link: LinkId) -> Result<(), TableFull> {
         let e = self.entry(name)?;
         if !e.vias.contains(&link) {
             e.vias.push(link);
@@ -192,7 +199,7 @@ impl Routing {
     }
 
     /// The peer on `link` withdrew `name` (v1 `im!con4`), or the link went down.
-    pub fn remove_via(&mut self, name: &str, link: LinkId) {
+    pub(crate) fn remove_via(&mut self, name: &str, link: LinkId) {
         let has = self.names.get(name).is_some_and(|e| e.vias.contains(&link));
         if has {
             if let Ok(e) = self.entry(name) {
@@ -202,12 +209,12 @@ impl Routing {
     }
 
     /// The committed route to `name`.
-    pub fn route(&self, name: &str) -> Option<Route> {
+    pub(crate) fn route(&self, name: &str) -> Option<Route> {
         self.names.get(name).and_then(|e| e.route)
     }
 
     /// Every reachable name with its committed route, in name order.
-    pub fn routes(&self) -> impl Iterator<Item = (&str, Route)> {
+    pub(crate) fn routes(&self) -> impl Iterator<Item = (&str, Route)> {
         self.names
             .iter()
             .filter_map(|(n, e)| e.route.map(|r| (&**n, r)))
@@ -215,7 +222,7 @@ impl Routing {
 
     /// Recomputes the route of every name touched since the last commit and returns the ones
     /// that changed, in the order they were first touched.
-    pub fn commit(&mut self) -> Vec<Change> {
+    pub(crate) fn commit(&mut self) -> Vec<Change> {
         let mut changes = Vec::new();
         for name in std::mem::take(&mut self.dirty) {
             let Entry::Occupied(mut slot) = self.names.entry(name) else {

@@ -13,7 +13,7 @@ use std::cell::Cell;
 
 /// A hashed timer wheel. Ticks are whatever unit the caller counts in (the core uses ms).
 #[derive(Debug)]
-pub struct TimerWheel<T> {
+pub(crate) struct TimerWheel<T> {
     /// Each entry: deadline, insertion number (orders entries due at the same tick), payload.
     slots: Vec<Vec<(u64, u64, T)>>,
     /// Reused by `expire` to sort what fell due.
@@ -29,7 +29,7 @@ pub struct TimerWheel<T> {
 
 impl<T: Copy> TimerWheel<T> {
     /// A wheel of `slots` slots (rounded up to a power of two), starting at tick `now`.
-    pub fn new(slots: usize, now: u64) -> TimerWheel<T> {
+    pub(crate) fn new(slots: usize, now: u64) -> TimerWheel<T> {
         let n = slots.max(1).next_power_of_two();
         TimerWheel {
             slots: (0..n).map(|_| Vec::new()).collect(),
@@ -42,17 +42,18 @@ impl<T: Copy> TimerWheel<T> {
     }
 
     /// Entries armed, live or stale.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing is armed.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Arms `item` to fire at tick `at`. A deadline already passed fires at the next `expire`.
-    pub fn insert(&mut self, at: u64, item: T) {
+    pub(crate) fn insert(&mut self, at: u64, item: T) {
         let at = at.max(self.now + 1);
         let mask = self.slots.len() as u64 - 1;
         self.slots[(at & mask) as usize].push((at, self.inserted, item));
@@ -67,7 +68,7 @@ impl<T: Copy> TimerWheel<T> {
 
     /// Moves every entry due at or before `now` into `out`, earliest first (entries due at the
     /// same tick keep their insertion order).
-    pub fn expire(&mut self, now: u64, out: &mut Vec<T>) {
+    pub(crate) fn expire(&mut self, now: u64, out: &mut Vec<T>) {
         if now <= self.now {
             return;
         }
@@ -97,7 +98,7 @@ impl<T: Copy> TimerWheel<T> {
     }
 
     /// The earliest deadline armed, if any.
-    pub fn next_deadline(&self) -> Option<u64> {
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
         if self.len == 0 {
             return None;
         }
@@ -106,11 +107,6 @@ impl<T: Copy> TimerWheel<T> {
                 .set(self.slots.iter().flatten().map(|&(at, _, _)| at).min());
         }
         self.earliest.get()
-    }
-
-    /// The tick `expire` last reached.
-    pub fn now(&self) -> u64 {
-        self.now
     }
 }
 

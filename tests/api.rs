@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use secretagent::{Agent, DEFAULT_ADDR, DEFAULT_PORT, Event, Options};
+use secretagent::{Agent, DEFAULT_ADDR, DEFAULT_PORT, Event, MessageId, Name, Options, SendError};
 use serde_json::json;
 use support::{Cluster, LIMIT, fast};
 
@@ -192,4 +192,62 @@ fn a_polls_output_leaves_once_its_events_are_drained_with_the_callers_answer() {
                 .iter()
                 .any(|e| matches!(e, Event::Delivered { to, .. } if to == "Wolf"))
     });
+}
+
+#[test]
+fn errors_convert_so_that_question_marks_work_across_calls() {
+    fn with_the_crates_error(a: &mut Agent) -> Result<MessageId, secretagent::Error> {
+        a.poll(Some(Duration::ZERO))?;
+        Ok(a.send_message("", &1)?)
+    }
+    fn with_io_errors(a: &mut Agent) -> std::io::Result<MessageId> {
+        a.poll(Some(Duration::ZERO))?;
+        a.connect("127.0.0.1:1")?;
+        Ok(a.send_message("", &1)?)
+    }
+    let mut a = Agent::new("Asker", Options::default()).unwrap();
+    let err = with_the_crates_error(&mut a).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            secretagent::Error::Send(SendError::InvalidName { len: 0 })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "destination name is empty");
+    let io = with_io_errors(&mut a).unwrap_err();
+    assert_eq!(io.kind(), std::io::ErrorKind::Other);
+    assert_eq!(io.to_string(), "destination name is empty");
+    // An I/O error stays itself through both conversions.
+    let original = std::io::Error::new(std::io::ErrorKind::AddrInUse, "taken");
+    let back: std::io::Error = secretagent::Error::from(original).into();
+    assert_eq!(back.kind(), std::io::ErrorKind::AddrInUse);
+}
+
+#[test]
+fn the_poll_descriptor_is_the_same_through_as_fd_and_as_raw_fd() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let a = Agent::new("Fd", Options::default()).unwrap();
+    assert_eq!(a.as_fd().as_raw_fd(), a.as_raw_fd());
+}
+
+#[test]
+fn every_event_names_agents_with_one_type() {
+    let mut c = Cluster::new();
+    let (wolf, addr) = c.add_listening("Wolf", fast());
+    let ames = c.add("Ames", fast());
+    c.agents[ames].connect(addr).unwrap();
+    c.run_until("linked", LIMIT, |c| c.reaches(wolf, "Ames"));
+    c.agents[ames].disconnect("Wolf").unwrap();
+    c.run_until("unlinked", LIMIT, |c| !c.reaches(wolf, "Ames"));
+    let names: Vec<&Name> = c.log[wolf]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Meet { name } | Event::Lose { name } => Some(name),
+            Event::LinkUp { peer, .. } => Some(peer),
+            Event::LinkDown { peer, .. } => peer.as_ref(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["Ames"; 4], "{}", c.dump());
 }

@@ -46,12 +46,13 @@ enum Kind {
 }
 
 fn options() -> Options {
-    let mut o = Options::default();
-    o.ping_after = Duration::from_millis(200);
-    o.ping_timeout = Duration::from_millis(300);
-    o.auto_reconnect_interval = Duration::from_millis(100);
-    o.hello_timeout = Duration::from_secs(1);
-    o
+    Options {
+        ping_after: Duration::from_millis(200),
+        ping_timeout: Duration::from_millis(300),
+        auto_reconnect_interval: Duration::from_millis(100),
+        hello_timeout: Duration::from_secs(1),
+        ..Options::default()
+    }
 }
 
 /// Whether the agents stay connected without the links in `down`.

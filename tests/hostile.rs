@@ -118,7 +118,7 @@ impl Victim {
 
 fn framed(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    secretagent::frame::encode(&mut out, payload);
+    support::codec::encode(&mut out, payload);
     out
 }
 

@@ -194,7 +194,7 @@ fn a_burst_longer_than_a_polls_read_budget_arrives_whole_and_in_order() {
     let mut burst = Vec::new();
     for i in 0..n {
         let payload = format!(r#"{{"c":"msg","f":"R","t":"V","m":{i}}}"#);
-        secretagent::frame::encode(&mut burst, payload.as_bytes());
+        support::codec::encode(&mut burst, payload.as_bytes());
     }
     assert!(burst.len() > 8 * READ_BUDGET);
     raw.send_bytes(&mut c, &burst);

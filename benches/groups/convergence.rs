@@ -135,10 +135,10 @@ fn once(edges: &[(usize, usize)]) -> Result<Outcome> {
         }
         mesh.step(Duration::from_millis(5), |i, event| match event {
             Event::Meet { name } => {
-                known[i].insert(name);
+                known[i].insert(name.into());
             }
             Event::Lose { name } => {
-                known[i].remove(&name);
+                known[i].remove(name.as_str());
             }
             _ => {}
         })?;

@@ -116,9 +116,11 @@ impl Drop for StopOnDrop {
 }
 
 fn once(fault: Fault, warm: Duration) -> Result<Outcome> {
-    let mut opts = Options::default();
-    opts.ping_after = PING_AFTER;
-    opts.ping_timeout = PING_TIMEOUT;
+    let opts = Options {
+        ping_after: PING_AFTER,
+        ping_timeout: PING_TIMEOUT,
+        ..Options::default()
+    };
     let mut mesh = Mesh::new()?;
     let (a, _) = mesh.add(SENDER, opts.clone())?;
     let (b, b_addr) = mesh.add(RECEIVER, opts.clone())?;

@@ -5,6 +5,9 @@
 //!   hops, passed through a third process that forwards frames both ways.
 //! - One hop: A sends to B, whose caller answers each message with a message back.
 //! - Two hops: A and B are linked only to a relay: A → relay → B → relay → A.
+//! - Embedded: one hop, each agent inside an application's own mio loop (woken by its
+//!   descriptor and `next_timeout()`, polled without blocking), set against the agents' own
+//!   loop: an embedding must not cost latency.
 //!
 //! Agents block in `poll` until there is network work (no spinning), as the floor blocks in
 //! `read`; each waits for the answer before sending the next message. A floor's runs and its
@@ -96,6 +99,42 @@ pub fn two_hops(cfg: &Config, report: &mut Report) -> Result<()> {
         samples,
         n,
         AGENTS_WAIT,
+    );
+    Ok(())
+}
+
+/// Rows 6c: one hop with both agents in an embedding loop, runs in turn with one hop in the
+/// agents' own loop (the row it is divided by).
+pub fn embedded(cfg: &Config, report: &mut Report) -> Result<()> {
+    let (n, warm) = counts(cfg);
+    let (own, embedded) = paired(
+        cfg,
+        || {
+            let (_b, port) = spawn_agent(RECEIVER, &["--echo"])?;
+            let (a, _) = spawn_agent(SENDER, &["--connect", &port])?;
+            counting_wakes(n + warm, || ping(a, n, warm, 1))
+        },
+        || {
+            let (_b, port) = spawn_agent(RECEIVER, &["--echo", "--embed"])?;
+            let (a, _) = spawn_agent(SENDER, &["--connect", &port, "--embed"])?;
+            counting_wakes(n + warm, || ping(a, n, warm, 1))
+        },
+    )?;
+    add(
+        report,
+        "latency/one-hop-own-loop",
+        "latency, one hop, agents' own loop (paired with the embedded row)",
+        own,
+        n,
+        AGENTS_WAIT,
+    );
+    add(
+        report,
+        "latency/embedded",
+        "latency, one hop, both agents in an embedding mio loop",
+        embedded,
+        n,
+        "each agent's descriptor in an outer mio::Poll with its next_timeout(), polled with a zero timeout",
     );
     Ok(())
 }

@@ -46,6 +46,10 @@ pub const ALL: &[Bench] = &[
         run: latency::two_hops,
     },
     Bench {
+        id: "latency/embedded",
+        run: latency::embedded,
+    },
+    Bench {
         id: "failover/clean-close",
         run: failover::clean_close,
     },

@@ -1,12 +1,16 @@
 //! The agent process: one [`Agent`] with default options, in its own process, driven by command
 //! lines on stdin and reporting lines on stdout.
 //!
-//! Started as `--role agent --name NAME [--connect PORT]... [--sink N] [--echo] [--count-alloc]`.
+//! Started as `--role agent --name NAME [--connect PORT]... [--sink N] [--echo] [--count-alloc]
+//! [--embed]`.
 //! It listens on a free loopback port and prints `listening PORT` first. Then:
 //! - `--sink N`: prints `received N NANOS` once N messages have arrived (from the first to the
 //!   N-th `Event::Message`).
 //! - `--echo`: sends every message back to its sender.
 //! - `--count-alloc`: counts heap bytes from the start, for `report`.
+//! - `--embed`: the agent lives in an application's own mio loop, which waits on the agent's
+//!   descriptor and its `next_timeout()` and polls it without blocking, instead of blocking in
+//!   `Agent::poll`.
 //!
 //! Commands, one a line:
 //! - `wait NAME HOPS`: prints `reachable` once NAME has a confirmed route of HOPS hops.
@@ -60,6 +64,11 @@ pub fn run(args: &Args) -> Result<()> {
     let lines = commands(move || {
         let _ = waker.wake();
     });
+    let mut waiter = if args.has("--embed") {
+        Waiter::embedded(&agent)?
+    } else {
+        Waiter::Own
+    };
     let mut me = Driver {
         body: message::body(SEQ)?,
         sink: match args.opt("--sink") {
@@ -84,11 +93,60 @@ pub fn run(args: &Args) -> Result<()> {
             }
         }
         me.send(&mut agent)?;
-        agent.poll(Some(me.wait())).context("polling")?;
+        waiter.poll(&mut agent, me.wait())?;
         while let Some(event) = agent.next_event() {
             me.on_event(&mut agent, event)?;
         }
         me.check(&agent);
+    }
+}
+
+/// How the agent waits for work.
+enum Waiter {
+    /// Blocking in `Agent::poll`.
+    Own,
+    /// In an outer mio loop (`--embed`).
+    Embedded {
+        outer: mio::Poll,
+        events: mio::Events,
+    },
+}
+
+impl Waiter {
+    fn embedded(agent: &Agent) -> Result<Waiter> {
+        use std::os::fd::AsRawFd;
+        let outer = mio::Poll::new().context("creating the outer poll")?;
+        outer
+            .registry()
+            .register(
+                &mut mio::unix::SourceFd(&agent.as_raw_fd()),
+                mio::Token(0),
+                mio::Interest::READABLE,
+            )
+            .context("registering the agent's descriptor")?;
+        Ok(Waiter::Embedded {
+            outer,
+            events: mio::Events::with_capacity(8),
+        })
+    }
+
+    /// Waits up to `max` for the agent's work, and does it.
+    fn poll(&mut self, agent: &mut Agent, max: Duration) -> Result<()> {
+        match self {
+            Waiter::Own => agent.poll(Some(max)).context("polling"),
+            Waiter::Embedded { outer, events } => {
+                let due = agent.next_timeout();
+                let now = Instant::now();
+                let wait = due.map_or(max, |at| max.min(at.saturating_duration_since(now)));
+                match outer.poll(events, Some(wait)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::Interrupted => {
+                        return Err(format!("outer poll: {e}"));
+                    }
+                    _ => {}
+                }
+                agent.poll(Some(Duration::ZERO)).context("polling")
+            }
+        }
     }
 }
 

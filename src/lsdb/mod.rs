@@ -43,32 +43,32 @@ use search::Search;
 
 /// A description as read from the database.
 #[derive(Debug, Clone, Copy)]
-pub struct View<'a> {
+pub(crate) struct View<'a> {
     db: &'a Lsdb,
     /// The agent described.
-    pub origin: &'a str,
+    pub(crate) origin: &'a str,
     /// Its incarnation.
-    pub inc: u64,
+    pub(crate) inc: u64,
     /// The description's version within the incarnation.
-    pub seq: u64,
+    pub(crate) seq: u64,
     lists: Lists<'a>,
 }
 
 impl<'a> View<'a> {
     /// Its direct v2 peers.
-    pub fn neighbors(&self) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn neighbors(&self) -> impl Iterator<Item = &'a str> + 'a {
         let db = self.db;
         self.lists.neighbor_ids().map(move |i| db.name(i))
     }
 
     /// Its direct peers that speak only v1.
-    pub fn v1_peers(&self) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn v1_peers(&self) -> impl Iterator<Item = &'a str> + 'a {
         let db = self.db;
         self.lists.v1_peers.iter().map(move |&i| db.name(i))
     }
 
     /// Names it reaches only through v1 peers.
-    pub fn externals(&self) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn externals(&self) -> impl Iterator<Item = &'a str> + 'a {
         let db = self.db;
         self.lists.externals.iter().map(move |&i| db.name(i))
     }
@@ -76,7 +76,7 @@ impl<'a> View<'a> {
 
 /// What became of a received description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Received {
+pub(crate) enum Received {
     /// Newer than what was held: stored. Pass it on.
     Newer,
     /// Already held.
@@ -92,7 +92,7 @@ pub enum Received {
 /// The descriptions a peer listed in the summary of its database, one bit per id, while that
 /// summary is being read.
 #[derive(Debug, Default)]
-pub struct Listed(Vec<u64>);
+pub(crate) struct Listed(Vec<u64>);
 
 impl Listed {
     fn set(&mut self, id: u32) {
@@ -112,18 +112,18 @@ impl Listed {
 
 /// A direct peer, as the search needs it.
 #[derive(Debug, Clone, Copy)]
-pub struct Direct<'a> {
+pub(crate) struct Direct<'a> {
     /// Its name.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The link to it.
-    pub link: LinkId,
+    pub(crate) link: LinkId,
     /// Whether the link speaks v2 (the peer confirms deliveries).
-    pub v2: bool,
+    pub(crate) v2: bool,
 }
 
 /// The database. Holds this agent's own description too.
 #[derive(Debug)]
-pub struct Lsdb {
+pub(crate) struct Lsdb {
     me: u32,
     ids: HashMap<Box<str>, u32>,
     /// Per id: its name (empty once freed).
@@ -141,7 +141,7 @@ pub struct Lsdb {
 
 impl Lsdb {
     /// A database for agent `me` in incarnation `inc`, holding at most `max` names.
-    pub fn new(me: &str, inc: u64, max: usize) -> Lsdb {
+    pub(crate) fn new(me: &str, inc: u64, max: usize) -> Lsdb {
         let mut db = Lsdb {
             me: 0,
             ids: HashMap::new(),
@@ -218,33 +218,30 @@ impl Lsdb {
     }
 
     /// This agent's own description.
-    pub fn own(&self) -> View<'_> {
+    pub(crate) fn own(&self) -> View<'_> {
         self.view(self.me)
             .expect("the own description is never removed")
     }
 
     /// Descriptions held, this agent's own included.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.descriptions.count()
     }
 
-    /// Whether only this agent's own description is held.
-    pub fn is_empty(&self) -> bool {
-        self.descriptions.count() <= 1
-    }
-
     /// Names held: described agents and the names their descriptions list.
-    pub fn names(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn names(&self) -> usize {
         self.ids.len()
     }
 
     /// The description of `origin`.
-    pub fn get(&self, origin: &str) -> Option<View<'_>> {
+    #[cfg(test)]
+    pub(crate) fn get(&self, origin: &str) -> Option<View<'_>> {
         self.view(*self.ids.get(origin)?)
     }
 
     /// Every description, in the order their names were first held.
-    pub fn iter(&self) -> impl Iterator<Item = View<'_>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = View<'_>> {
         (0..self.names.len() as u32).filter_map(|id| self.view(id))
     }
 
@@ -252,7 +249,7 @@ impl Lsdb {
     /// description at version `(inc, seq)`, and returns ours when it is newer, for the peer
     /// (once per summary, however often the peer lists it).
     /// When the peer's is newer, the peer sends it on reading this agent's own summary.
-    pub fn newer_than(
+    pub(crate) fn newer_than(
         &self,
         origin: &str,
         inc: u64,
@@ -269,7 +266,10 @@ impl Lsdb {
     }
 
     /// The descriptions a peer's whole summary did not list: the peer holds none of them.
-    pub fn unlisted<'a>(&'a self, listed: &'a Listed) -> impl Iterator<Item = View<'a>> + 'a {
+    pub(crate) fn unlisted<'a>(
+        &'a self,
+        listed: &'a Listed,
+    ) -> impl Iterator<Item = View<'a>> + 'a {
         (0..self.names.len() as u32)
             .filter(|&id| !listed.has(id))
             .filter_map(|id| self.view(id))
@@ -300,7 +300,7 @@ impl Lsdb {
 
     /// Sets this agent's own v2 peers, v1 peers and v1-only names; returns whether the
     /// description changed (and so was renumbered and must be flooded).
-    pub fn originate<'n>(
+    pub(crate) fn originate<'n>(
         &mut self,
         neighbors: impl IntoIterator<Item = &'n str>,
         v1_peers: impl IntoIterator<Item = &'n str>,
@@ -327,7 +327,7 @@ impl Lsdb {
 
     /// Offers a description received from a peer: `origin`'s v2 peers, v1 peers and v1-only
     /// names at version `(inc, seq)`.
-    pub fn receive<'n>(
+    pub(crate) fn receive<'n>(
         &mut self,
         origin: &str,
         inc: u64,
@@ -380,7 +380,7 @@ impl Lsdb {
 
     /// The description the last [`receive`](Self::receive) that returned
     /// [`Received::Newer`] stored (this agent's own before any).
-    pub fn newest(&self) -> Option<View<'_>> {
+    pub(crate) fn newest(&self) -> Option<View<'_>> {
         self.view(self.newest)
     }
 
@@ -393,7 +393,7 @@ impl Lsdb {
     ///
     /// Also records, per name, the first-hop links of every shortest path
     /// ([`upstream_of`](Self::upstream_of)), and when each description became unreachable.
-    pub fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> usize {
+    pub(crate) fn shortest_paths(&mut self, direct: &[Direct<'_>], now: u64) -> usize {
         let mut peers = self.search.take_direct();
         for d in direct {
             let id = self.intern_own(d.name);
@@ -409,25 +409,26 @@ impl Lsdb {
     /// Whether what the search reads changed since the last search: a new description that
     /// changes none of the edges that count (its peer does not list it back yet, or no longer
     /// did) needs no new search.
-    pub fn graph_changed(&self) -> bool {
+    pub(crate) fn graph_changed(&self) -> bool {
         self.search.graph_changed()
     }
 
     /// The names whose route the last search changed, with their new route.
-    pub fn changed(&self) -> impl Iterator<Item = (&str, Option<Route>)> {
+    pub(crate) fn changed(&self) -> impl Iterator<Item = (&str, Option<Route>)> {
         self.search
             .changed()
             .map(|(id, route)| (self.name(id), route))
     }
 
     /// The route the last search found to `name`.
-    pub fn route(&self, name: &str) -> Option<Route> {
+    #[cfg(test)]
+    pub(crate) fn route(&self, name: &str) -> Option<Route> {
         self.search.route(*self.ids.get(name)?)
     }
 
     /// Whether `link` is the first hop of a shortest path to `name`, as of the last search:
     /// the way traffic from `name` arrives when it is genuine and routes agree.
-    pub fn upstream_of(&self, name: &str, link: LinkId) -> bool {
+    pub(crate) fn upstream_of(&self, name: &str, link: LinkId) -> bool {
         self.ids
             .get(name)
             .is_some_and(|&id| self.search.upstream_of(id, link))
@@ -435,7 +436,7 @@ impl Lsdb {
 
     /// Forgets descriptions unreachable since before `before`, and names nothing refers to
     /// any more; returns how many descriptions went.
-    pub fn purge(&mut self, before: u64) -> usize {
+    pub(crate) fn purge(&mut self, before: u64) -> usize {
         let mut gone = 0;
         for id in 0..self.names.len() as u32 {
             if self.descriptions.is_described(id)
@@ -467,7 +468,7 @@ impl Lsdb {
     }
 
     /// The earliest time a description was found unreachable, if one is.
-    pub fn oldest_unreachable(&self) -> Option<u64> {
+    pub(crate) fn oldest_unreachable(&self) -> Option<u64> {
         (0..self.names.len() as u32)
             .filter(|&id| self.descriptions.is_described(id))
             .filter_map(|id| self.search.unreachable_since(id))

@@ -78,7 +78,7 @@ impl Node {
         self.start_keepalive(link, serial);
         self.events.push_back(Event::LinkUp {
             link,
-            peer: peer.to_string(),
+            peer: self.names.get(&peer),
             inbound: !dialer,
             version,
         });
@@ -108,7 +108,7 @@ impl Node {
             });
         }
         LinkDownReason::Duplicate {
-            name: h.name.into_owned(),
+            name: h.name[..].into(),
         }
     }
 

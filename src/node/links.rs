@@ -201,6 +201,11 @@ impl Links {
         }
     }
 
+    /// Whether a link waits in the transmission list.
+    pub(super) fn has_transmit(&self) -> bool {
+        !self.tx.0.is_empty()
+    }
+
     /// The next link with bytes to write.
     pub(super) fn poll_transmit(&mut self) -> Option<LinkId> {
         while let Some(link) = self.tx.0.pop_front() {
@@ -292,7 +297,7 @@ impl Node {
         }
         self.events.push_back(Event::LinkDown {
             link,
-            peer: l.peer.as_deref().map(str::to_owned),
+            peer: l.peer.as_deref().map(|p| self.names.get(p)),
             reason,
         });
         if tell_caller {

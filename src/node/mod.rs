@@ -26,6 +26,7 @@
 //! | `throttle.rs` | the hold-down rule shared by own descriptions and shortest paths (pure) |
 //! | `timers.rs` | the clock, the timer payloads and wheel, dispatch of fired timers |
 //! | `stats.rs` | [`Stats`] |
+//! | `shutdown.rs` | graceful shutdown: refusing new work, draining, closing every link |
 //!
 //! # Driving a `Node`
 //! Inputs (`handle_*`) and commands may be called in any order; after any of them, drain the
@@ -36,6 +37,9 @@
 //!    [`Node::consume_outbound`].
 //! 3. [`Node::poll_event`] until `None`: hand events to the application.
 //! 4. Call [`Node::handle_timeout`] no later than [`Node::next_timeout`].
+//!
+//! To stop, call [`Node::shutdown`] and keep driving the node until
+//! [`Event::ShutdownComplete`]; after it the node does nothing more.
 //!
 //! # Versions on a link
 //! Each hello carries the highest version its sender speaks (`"v":2`; absent means 1). A link
@@ -68,6 +72,7 @@ mod receiving;
 mod relay;
 mod routes;
 mod sending;
+mod shutdown;
 mod stats;
 mod stream;
 mod throttle;
@@ -83,6 +88,7 @@ use receiving::Inboxes;
 use relay::Relay;
 use routes::Paths;
 use sending::Outboxes;
+use shutdown::Phase;
 use timers::{Clock, Timers, ms};
 
 /// The highest protocol version this implementation speaks.
@@ -154,6 +160,7 @@ pub struct Node {
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
     stats: Stats,
+    phase: Phase,
 }
 
 impl Node {
@@ -183,6 +190,7 @@ impl Node {
             events: VecDeque::new(),
             actions: VecDeque::new(),
             stats: Stats::default(),
+            phase: Phase::Running,
         })
     }
 
@@ -214,6 +222,9 @@ impl Node {
     /// If `link` is already up (the caller must report each link down before reusing its id).
     pub fn handle_link_up(&mut self, link: LinkId, origin: LinkOrigin, now: Instant) {
         let t = self.tick(now);
+        if self.refuse_link_after_shutdown(link) {
+            return;
+        }
         self.open_link(link, origin, t);
     }
 
@@ -255,6 +266,9 @@ impl Node {
     /// retransmissions, deadlines, forgetting).
     pub fn handle_timeout(&mut self, now: Instant) {
         let t = self.tick(now);
+        if self.is_shut_down() {
+            return;
+        }
         let mut fired = self.timers.expire(t);
         for timer in fired.drain(..) {
             self.on_timer(timer, t);
@@ -266,10 +280,20 @@ impl Node {
     // -----------------------------------------------------------------------------------------
     // Commands
 
-    /// Registers a `connect` call and asks the caller to dial it ([`Action::Dial`]).
+    /// Registers a `connect` call and asks the caller to dial it ([`Action::Dial`]). While
+    /// shutting down, nothing is dialled: the call fails at once ([`Event::ConnectFailed`]).
     pub fn connect(&mut self) -> ConnectId {
         let id = self.dialler.add();
-        self.actions.push_back(Action::Dial(id));
+        if self.is_shutting_down() {
+            self.dialler.cancel(id);
+            self.events.push_back(Event::ConnectFailed {
+                connect: id,
+                error: "the agent is shutting down and dials nothing".into(),
+                retry_in: None,
+            });
+        } else {
+            self.actions.push_back(Action::Dial(id));
+        }
         id
     }
 
@@ -340,6 +364,7 @@ impl Node {
         deadline: Option<Instant>,
         now: Instant,
     ) -> Result<MessageId, SendError> {
+        self.check_taking_work()?;
         let t = self.tick(now);
         self.send(to, json, deadline, t)
     }
@@ -355,6 +380,23 @@ impl Node {
     /// Whether events are waiting.
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
+    }
+
+    /// Events waiting.
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Takes every waiting event at once.
+    pub(crate) fn take_events(&mut self) -> VecDeque<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether actions or transmissions wait for the caller ([`poll_action`](Self::poll_action),
+    /// [`poll_transmit`](Self::poll_transmit)): a command made some, and they should be
+    /// carried out now rather than at the next timer.
+    pub fn has_output(&self) -> bool {
+        !self.actions.is_empty() || self.links.has_transmit()
     }
 
     /// The next action for the caller.
@@ -395,6 +437,9 @@ impl Node {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn next_timeout(&self) -> Option<Instant> {
+        if self.is_shut_down() {
+            return None;
+        }
         self.timers.next_deadline().map(|t| self.clock.instant(t))
     }
 
@@ -464,7 +509,8 @@ impl Node {
     }
 
     /// The link-state database (v2).
-    pub fn lsdb(&self) -> &Lsdb {
+    #[cfg(test)]
+    pub(crate) fn lsdb(&self) -> &Lsdb {
         &self.lsdb
     }
 
@@ -532,6 +578,7 @@ impl Node {
             }
         }
         self.send_acks();
+        self.shutdown_if_done();
     }
 }
 

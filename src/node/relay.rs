@@ -139,11 +139,11 @@ impl Node {
         }
         self.stats.relayed += 1;
         if self.opts.trace_relays {
-            let prev = self.links.peer(link).unwrap_or_default().to_owned();
-            let next = self.links.peer(next).unwrap_or_default().to_owned();
+            let prev = self.names.get(self.links.peer(link).unwrap_or_default());
+            let next = self.names.get(self.links.peer(next).unwrap_or_default());
             self.events.push_back(Event::Relayed {
-                from: m.from.into_owned(),
-                to: m.to.into_owned(),
+                from: m.from[..].into(),
+                to: m.to[..].into(),
                 prev,
                 next,
             });

@@ -137,10 +137,10 @@ impl Node {
         for ch in &changes {
             match (ch.old, ch.new) {
                 (None, Some(_)) => self.events.push_back(Event::Meet {
-                    name: ch.name.to_string(),
+                    name: ch.name[..].into(),
                 }),
                 (Some(_), None) => self.events.push_back(Event::Lose {
-                    name: ch.name.to_string(),
+                    name: ch.name[..].into(),
                 }),
                 _ => {}
             }

@@ -17,8 +17,9 @@ use serde_json::value::RawValue;
 use slab::Slab;
 
 use crate::delivery::{MAX_RTO, Outbox, Pending};
+use crate::event::NameCache;
 use crate::wire::{self, Seq};
-use crate::{Body, Event, MessageId, SendError, UndeliverableReason};
+use crate::{Body, Event, MessageId, Name, SendError, UndeliverableReason};
 
 use super::Node;
 use super::timers::{Timer, Timers};
@@ -119,6 +120,21 @@ impl Outboxes {
             .insert(Outbox::new(to, self.next_serial, self.seq_floor));
         self.by_name.insert(to.into(), slot);
         slot
+    }
+
+    /// Gives up on every message held, queued or unconfirmed, for a shutdown: each with its
+    /// destination, by destination name and then in the order they were sent.
+    pub(super) fn clear(&mut self, names: &mut NameCache) -> Vec<(Name, MessageId)> {
+        let mut gone = Vec::with_capacity(self.queued);
+        let mut ids = std::mem::take(&mut self.ids);
+        for (to, &slot) in &self.by_name {
+            self.slab[slot].clear(&mut ids);
+            let to = names.get(to);
+            gone.extend(ids.drain(..).map(|id| (to.clone(), id)));
+        }
+        self.ids = ids;
+        self.queued = 0;
+        gone
     }
 
     /// The route to `name` changed: whatever was in flight went the old way, and is resent

@@ -74,6 +74,8 @@ pub(super) enum Timer {
     Paths { at: u64 },
     /// The hold-down or gathering time of this agent's own description ends at this tick.
     Own { at: u64 },
+    /// A shutdown's deadline.
+    Shutdown,
 }
 
 /// Every timer the node armed, live or stale.
@@ -141,6 +143,8 @@ impl Node {
             Timer::Paths { at } => self.paths.timer_fired(at),
             Timer::Own { at } => self.flooding.own_timer_fired(at),
             Timer::Purge => self.purge_due(t),
+            // The commit that follows closes everything.
+            Timer::Shutdown => {}
         }
     }
 }

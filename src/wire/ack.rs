@@ -13,17 +13,17 @@ use crate::frame;
 
 /// A cumulative delivery confirmation, travelling from destination back to origin (v2).
 #[derive(Debug)]
-pub struct Ack<'a> {
+pub(crate) struct Ack<'a> {
     /// `f`: the destination that confirms.
-    pub from: Cow<'a, str>,
+    pub(crate) from: Cow<'a, str>,
     /// `t`: the origin the confirmation is for.
-    pub to: Cow<'a, str>,
+    pub(crate) to: Cow<'a, str>,
     /// `i`: the origin's incarnation the numbers belong to.
-    pub inc: u64,
+    pub(crate) inc: u64,
     /// `s`: every message numbered up to this one was delivered, in order.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// `h`: hops travelled so far.
-    pub hops: Option<u64>,
+    pub(crate) hops: Option<u64>,
     /// Where the digits of `h` sit in the frame, when the frame is exactly what [`emit_ack`]
     /// writes: a relay then copies the frame around a new hop count, as it does a message.
     pub(crate) hops_at: Option<(usize, usize)>,
@@ -82,7 +82,7 @@ pub(super) fn parse_ack<'a>(env: &Envelope<'a>) -> Result<Ack<'a>, WireError> {
 }
 
 /// Appends `{"c":"ack","f":DEST,"t":ORIGIN,"i":INC,"s":SEQ,"h":HOPS}`.
-pub fn emit_ack(out: &mut Vec<u8>, from: &str, to: &str, inc: u64, seq: u64, hops: u64) {
+pub(crate) fn emit_ack(out: &mut Vec<u8>, from: &str, to: &str, inc: u64, seq: u64, hops: u64) {
     frame::encode_with(out, |b| {
         b.extend_from_slice(b"{\"c\":\"ack\",\"f\":");
         write_str(b, from);

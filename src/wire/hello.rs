@@ -11,15 +11,15 @@ use crate::frame;
 
 /// The hello, in either direction.
 #[derive(Debug, PartialEq)]
-pub struct Hello<'a> {
+pub(crate) struct Hello<'a> {
     /// `true` for the accepting side's answer (`"a":"hi!"`).
-    pub answer: bool,
+    pub(crate) answer: bool,
     /// `mynameis`.
-    pub name: Cow<'a, str>,
+    pub(crate) name: Cow<'a, str>,
     /// `iknow`: names the sender can reach. Absent is read as empty.
-    pub iknow: Vec<Cow<'a, str>>,
+    pub(crate) iknow: Vec<Cow<'a, str>>,
     /// `v`: the highest protocol version the sender speaks; 1 when absent.
-    pub version: u64,
+    pub(crate) version: u64,
 }
 
 /// The general parser's reader for a hello; `answer` when it came as `"a"`.
@@ -53,7 +53,7 @@ pub(super) fn parse_hello<'a>(
 
 /// Appends a hello frame: `{"c":"hi!",...}` or, for the answer, `{"a":"hi!",...}`. A `version`
 /// above 1 adds `"v":version`, which original agents ignore.
-pub fn emit_hello<'n>(
+pub(crate) fn emit_hello<'n>(
     out: &mut Vec<u8>,
     answer: bool,
     name: &str,

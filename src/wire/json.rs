@@ -69,7 +69,7 @@ pub(super) fn read_u64(text: &str) -> Option<u64> {
 // Emitting. Key order and spacing match the original agents byte for byte.
 
 /// Appends a JSON string literal, escaped the way `JSON.stringify` escapes it.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     // Names and most strings need no escape: one scan, one copy.
@@ -121,7 +121,7 @@ pub(super) fn write_names<'n>(out: &mut Vec<u8>, names: impl IntoIterator<Item =
 
 /// Appends a frame read by a fast path, `before` and `after` its hop count's digits, with the
 /// hop count `hops` between them: how a relay passes a message or a confirmation on.
-pub fn emit_around(out: &mut Vec<u8>, before: &[u8], hops: u64, after: &[u8]) {
+pub(crate) fn emit_around(out: &mut Vec<u8>, before: &[u8], hops: u64, after: &[u8]) {
     frame::encode_with(out, |b| {
         b.extend_from_slice(before);
         write_u64(b, hops);
@@ -130,7 +130,7 @@ pub fn emit_around(out: &mut Vec<u8>, before: &[u8], hops: u64, after: &[u8]) {
 }
 
 /// Appends the decimal digits of `n` without allocating.
-pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     // Two digits per division: numbers on the message path run to 13 digits (incarnations).
     let mut digits = [0u8; 20];
     let mut i = digits.len();

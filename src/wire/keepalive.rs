@@ -6,12 +6,12 @@
 use crate::frame;
 
 /// Appends `{"c":"ping"}`.
-pub fn emit_ping(out: &mut Vec<u8>) {
+pub(crate) fn emit_ping(out: &mut Vec<u8>) {
     frame::encode(out, b"{\"c\":\"ping\"}");
 }
 
 /// Appends `{"a":"ping"}`.
-pub fn emit_pong(out: &mut Vec<u8>) {
+pub(crate) fn emit_pong(out: &mut Vec<u8>) {
     frame::encode(out, b"{\"a\":\"ping\"}");
 }
 

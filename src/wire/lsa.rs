@@ -15,19 +15,19 @@ use crate::frame;
 
 /// One agent's view of its own links, flooded to every v2 agent (v2).
 #[derive(Debug)]
-pub struct Lsa<'a> {
+pub(crate) struct Lsa<'a> {
     /// `o`: the agent described.
-    pub origin: Cow<'a, str>,
+    pub(crate) origin: Cow<'a, str>,
     /// `i`: its incarnation.
-    pub inc: u64,
+    pub(crate) inc: u64,
     /// `s`: the version of this description within the incarnation.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// `n`: its direct v2 peers.
-    pub neighbors: Vec<Cow<'a, str>>,
+    pub(crate) neighbors: Vec<Cow<'a, str>>,
     /// `p`: its direct peers that speak only v1. Absent is read as empty.
-    pub v1_peers: Vec<Cow<'a, str>>,
+    pub(crate) v1_peers: Vec<Cow<'a, str>>,
     /// `x`: names it reaches only through v1 peers, which describe nothing themselves.
-    pub externals: Vec<Cow<'a, str>>,
+    pub(crate) externals: Vec<Cow<'a, str>>,
     /// The frame is in the form [`emit_lsa`] writes (its lists in any order): passing it on
     /// as it came says the same as writing it again.
     pub(crate) as_emitted: bool,
@@ -97,7 +97,7 @@ pub(super) fn parse_lsa<'a>(env: &Envelope<'a>, max_names: usize) -> Result<Lsa<
 
 /// Appends `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`, without
 /// `"p"` when there are no v1 peers.
-pub fn emit_lsa<'n>(
+pub(crate) fn emit_lsa<'n>(
     out: &mut Vec<u8>,
     origin: &str,
     inc: u64,

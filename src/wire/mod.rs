@@ -61,24 +61,24 @@ mod msg;
 mod reach;
 mod summary;
 
-pub use ack::{Ack, emit_ack};
-pub use hello::{Hello, emit_hello};
-pub use json::{emit_around, write_str, write_u64};
-pub use keepalive::{emit_ping, emit_pong};
-pub use lsa::{Lsa, emit_lsa};
-pub use msg::{Msg, Seq, emit_msg};
-pub use reach::emit_reach;
-pub use summary::{Summary, emit_summary};
+pub(crate) use ack::{Ack, emit_ack};
+pub(crate) use hello::{Hello, emit_hello};
+pub(crate) use json::emit_around;
+pub(crate) use keepalive::{emit_ping, emit_pong};
+pub(crate) use lsa::{Lsa, emit_lsa};
+pub(crate) use msg::{Msg, Seq, emit_msg};
+pub(crate) use reach::emit_reach;
+pub(crate) use summary::{Summary, emit_summary};
 
 use envelope::Envelope;
 use json::string_field;
 
 /// Longest agent name, in bytes of UTF-8.
-pub const MAX_NAME_LEN: usize = 255;
+pub(crate) const MAX_NAME_LEN: usize = 255;
 
 /// A parsed protocol frame. Borrowed from the frame's bytes.
 #[derive(Debug, PartialEq)]
-pub enum Wire<'a> {
+pub(crate) enum Wire<'a> {
     /// `{"c":"hi!",...}` from the dialling side, or `{"a":"hi!",...}` (the answer) back.
     Hello(Hello<'a>),
     /// `{"c":"ping"}`: the peer asks for a sign of life.
@@ -122,7 +122,7 @@ pub enum WireError {
         /// What is wrong with it.
         problem: &'static str,
     },
-    /// A name that breaks the naming rules (empty or longer than [`MAX_NAME_LEN`] bytes).
+    /// A name that breaks the naming rules (empty or longer than 255 bytes).
     BadName {
         /// The field that held it.
         field: &'static str,
@@ -171,12 +171,12 @@ impl std::error::Error for WireError {}
 
 /// Checks a name against the naming rules: non-empty, at most [`MAX_NAME_LEN`] bytes.
 #[inline]
-pub fn name_is_valid(name: &str) -> bool {
+pub(crate) fn name_is_valid(name: &str) -> bool {
     !name.is_empty() && name.len() <= MAX_NAME_LEN
 }
 
 /// Parses one frame payload. `max_names` caps every name list (`iknow`, `who`).
-pub fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
+pub(crate) fn parse(payload: &[u8], max_names: usize) -> Result<Wire<'_>, WireError> {
     parse_with(payload, max_names, true)
 }
 

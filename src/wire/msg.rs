@@ -17,18 +17,18 @@ use crate::frame;
 
 /// A user message, for this agent or to be relayed.
 #[derive(Debug)]
-pub struct Msg<'a> {
+pub(crate) struct Msg<'a> {
     /// `f`: the origin agent.
-    pub from: Cow<'a, str>,
+    pub(crate) from: Cow<'a, str>,
     /// `t`: the destination agent.
-    pub to: Cow<'a, str>,
+    pub(crate) to: Cow<'a, str>,
     /// `m`: the body, undecoded. An absent `m` (what an original agent sends for `undefined`)
     /// reads as `null`.
-    pub body: &'a RawValue,
+    pub(crate) body: &'a RawValue,
     /// `h`: hops travelled so far, when the sender counts them (v2).
-    pub hops: Option<u64>,
+    pub(crate) hops: Option<u64>,
     /// `i`, `s`, `b`: the end-to-end identity of a message sent for confirmed delivery (v2).
-    pub seq: Option<Seq>,
+    pub(crate) seq: Option<Seq>,
     /// Where the digits of `h` sit in the frame, when the frame is exactly what
     /// [`emit_msg`] writes: a relay then copies the frame around a new hop count.
     pub(crate) hops_at: Option<(usize, usize)>,
@@ -46,14 +46,14 @@ impl PartialEq for Msg<'_> {
 
 /// Where a confirmed message sits in its (origin, destination) stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seq {
+pub(crate) struct Seq {
     /// `i`: the origin's incarnation, chosen when it started.
-    pub inc: u64,
+    pub(crate) inc: u64,
     /// `s`: the message's number in the stream, from 1.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// `b`: the lowest number the origin has not seen confirmed; everything below it was
     /// delivered, so a destination with no memory of the stream starts there.
-    pub base: u64,
+    pub(crate) base: u64,
 }
 
 /// The message frame exactly as this crate emits it, read without the envelope:
@@ -129,7 +129,7 @@ pub(super) fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
 
 /// Appends `{"c":"msg","f":FROM,"t":TO,"m":BODY}`, with `,"h":HOPS` when `hops` is given and
 /// `,"i":INC,"s":SEQ,"b":BASE` for a confirmed message. `body` is raw JSON, copied as is.
-pub fn emit_msg(
+pub(crate) fn emit_msg(
     out: &mut Vec<u8>,
     from: &str,
     to: &str,

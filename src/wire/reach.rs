@@ -23,7 +23,7 @@ pub(super) fn parse_reach<'a>(
 }
 
 /// Appends `{"c":"imcon4","who":[...]}` (`add`) or `{"c":"im!con4","who":[...]}`.
-pub fn emit_reach<'n>(out: &mut Vec<u8>, add: bool, who: impl IntoIterator<Item = &'n str>) {
+pub(crate) fn emit_reach<'n>(out: &mut Vec<u8>, add: bool, who: impl IntoIterator<Item = &'n str>) {
     frame::encode_with(out, |b| {
         b.extend_from_slice(if add {
             b"{\"c\":\"imcon4\",\"who\":"

@@ -14,11 +14,11 @@ use crate::frame;
 
 /// Part of a peer's database summary: which version of each description it holds (v2).
 #[derive(Debug, PartialEq)]
-pub struct Summary<'a> {
+pub(crate) struct Summary<'a> {
     /// `d`: (origin, incarnation, version) of descriptions held.
-    pub entries: Vec<(Cow<'a, str>, u64, u64)>,
+    pub(crate) entries: Vec<(Cow<'a, str>, u64, u64)>,
     /// `e`: this is the last part; what it did not list, the peer does not hold.
-    pub end: bool,
+    pub(crate) end: bool,
 }
 
 /// The general parser's reader for a summary; `max` caps its entries.
@@ -58,7 +58,7 @@ pub(super) fn parse_summary<'a>(env: &Envelope<'a>, max: usize) -> Result<Summar
 }
 
 /// Appends `{"c":"sum","d":[[ORIGIN,INC,SEQ],...]}`, with `,"e":true` when `end`.
-pub fn emit_summary<'n>(
+pub(crate) fn emit_summary<'n>(
     out: &mut Vec<u8>,
     entries: impl IntoIterator<Item = (&'n str, u64, u64)>,
     end: bool,

@@ -18,6 +18,7 @@ mod links;
 mod receiving;
 mod relay;
 mod sending;
+mod shutdown;
 
 struct Script {
     node: Node,
