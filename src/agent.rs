@@ -323,7 +323,11 @@ impl Agent {
         let text =
             std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
         let now = Instant::now();
-        let deadline = self.node.options().delivery_timeout.map(|d| now + d);
+        let deadline = self
+            .node
+            .options()
+            .delivery_timeout
+            .and_then(|d| now.checked_add(d));
         self.node.send_json(to, Json::Text(text), deadline, now)
     }
 
@@ -342,7 +346,7 @@ impl Agent {
             std::str::from_utf8(&self.scratch).map_err(|e| SendError::Serialize(e.to_string()))?;
         let now = Instant::now();
         self.node
-            .send_json(to, Json::Text(text), Some(now + within), now)
+            .send_json(to, Json::Text(text), now.checked_add(within), now)
     }
 
     /// Sends a body that is already JSON.

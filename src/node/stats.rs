@@ -55,6 +55,14 @@ pub struct Stats {
     pub descriptions_applied: u64,
     /// Versions of this agent's own description made (each one is flooded to every agent).
     pub descriptions_originated: u64,
+    /// Descriptions of this agent that it did not make (an earlier run's, or forged), at or
+    /// above its own version: each made it re-announce above them at once, or, at the top of
+    /// the number space, wait them out.
+    pub own_overtaken: u64,
+    /// A description of this agent at the top of the number space, which it did not make, is
+    /// being waited out: other agents may ignore its own until they forget that one (see
+    /// `Options::description_lifetime`).
+    pub outranked: bool,
     /// Shortest-path computations.
     pub paths_computed: u64,
     /// A change waits for the next shortest-path computation (its hold-down is running):

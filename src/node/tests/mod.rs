@@ -18,6 +18,7 @@ mod links;
 mod receiving;
 mod relay;
 mod sending;
+mod timers;
 
 struct Script {
     node: Node,
