@@ -21,16 +21,20 @@
 //!   and ignores the victim's own as older. Plain links cannot tell the origin's word from a
 //!   forger's, so the bound comes from time:
 //!   - A forged description that takes every edge of the victim away (it lists none of its
-//!     real peers) leaves the victim unreached, and is forgotten everywhere after
-//!     [`LSA_KEEP`] (at the victim's own peers too: a peer's description that does not list
-//!     this agent back counts as unreached). The victim floods its own description again
-//!     [`LSA_KEEP`] and a margin ([`OUTRANKED_MARGIN`]) after the forgery reached it, then
-//!     every [`OUTRANKED_REPEAT`] for agents the forgery reached later, until the lifetime and
-//!     the margin have passed. So it is off the mesh for at most 60 s and the margin.
-//!   - A forged description that keeps the victim reachable with a frozen picture is
-//!     forgotten a lifetime after it was stored, and the victim's last re-flood comes a
-//!     lifetime and the margin after the forgery reached it: frozen for at most L and the
-//!     margin.
+//!     real peers) leaves the victim unreached everywhere: at its own peers too, where a
+//!     peer's description that does not list this agent back counts as unreached. Every agent
+//!     forgets it [`LSA_KEEP`] after it arrived there, and with it every description it
+//!     reached only through the victim. The victim floods its own description and every
+//!     description it holds (all that the others forgot) [`LSA_KEEP`] and a margin
+//!     ([`OUTRANKED_MARGIN`]) after the forgery reached it, and again a lifetime and the
+//!     margin after. So it is off the mesh for at most 60 s and the margin, wherever the
+//!     forgery arrived within the margin of reaching the victim (elsewhere, until the second
+//!     re-flood).
+//!   - A forged description that keeps the victim reachable with a frozen picture (or leaves
+//!     out only some of its peers) is forgotten a lifetime after it was stored, and the
+//!     victim's second re-flood comes a lifetime and the margin after the forgery reached
+//!     it: frozen for at most L and the margin. (With a lifetime under a minute, both cases
+//!     end at the lifetime and the margin, in one re-flood.)
 //!
 //!   That is the best plain links allow: any ordered number space has a top a forger can
 //!   claim; comparing versions with clocks would refuse honest agents on devices without a
@@ -356,7 +360,9 @@ impl Node {
     /// the agents that held it forgot, with it, every description they reached only through
     /// this agent; this agent holds them all, and nothing else would bring them back before
     /// their agents' next refresh. A peer that holds one already takes it as the same and
-    /// passes nothing on.
+    /// passes nothing on. The cost is the database crossing each of this agent's links, twice
+    /// per forgery and never sooner than a minute after the last one arrived: about what one
+    /// forged description of a new name costs the mesh when it is flooded.
     fn flood_database(&mut self) {
         // Encoded once, copied to every link.
         let mut payload = std::mem::take(&mut self.flooding.buf);

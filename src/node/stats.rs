@@ -47,7 +47,8 @@ pub struct Stats {
     pub duplicates: u64,
     /// Messages and confirmations refused because their claimed origin could not have sent
     /// them through the link they came on (this agent's own name, or a numbered one off every
-    /// shortest path from its origin).
+    /// shortest path from its origin), or, relayed and numbered, in an incarnation above the
+    /// one their origin's description states (or from an origin that describes nothing).
     pub rejected: u64,
     /// Descriptions (v2 link state) written, this agent's own and passed on.
     pub descriptions_sent: u64,
