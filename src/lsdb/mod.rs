@@ -44,7 +44,7 @@
 //!   forgotten after a while ([`purge`](Lsdb::purge); a direct peer whose description does not
 //!   list this agent back counts as not reached, so the peers of an agent described as having
 //!   none forget it too), and every description not superseded within a lifetime is forgotten
-//!   ([`expire`](Lsdb::expire)). The core re-floods the agent's own description after each.
+//!   ([`expire`](Lsdb::expire)). The outranked agent then floods everything it holds again.
 
 mod descriptions;
 mod search;

@@ -331,26 +331,25 @@ impl Node {
             return;
         }
         self.flooding.refresh_armed = None;
-        let mut flood = false;
         let lifetime = self.flooding.lifetime;
-        if t >= self.flooding.own_made_at.saturating_add(lifetime / 2) && self.lsdb.renew() {
+        let renewed =
+            t >= self.flooding.own_made_at.saturating_add(lifetime / 2) && self.lsdb.renew();
+        if renewed {
             // Same lists: nothing to recompute, here or anywhere it arrives.
             self.stats.descriptions_originated += 1;
             self.flooding.own_made_at = t;
-            flood = true;
         }
-        if let Some(o) = self.flooding.outranked {
-            if t >= o.next {
-                flood = false;
+        match self.flooding.outranked {
+            Some(o) if t >= o.next => {
+                // The database holds the own description, renewed or not.
                 self.flood_database();
                 self.flooding.outranked = (o.next < o.last).then_some(Outranked {
                     next: o.last,
                     last: o.last,
                 });
             }
-        }
-        if flood {
-            self.flood(Flooded::Own, None);
+            _ if renewed => self.flood(Flooded::Own, None),
+            _ => {}
         }
         self.arm_refresh();
     }
