@@ -322,6 +322,14 @@ pub(crate) enum Verdict {
 }
 
 /// A destination's memory of one origin's stream.
+///
+/// The origin's incarnation comes with each message, from whoever relayed it: a relay could
+/// claim a later one than the origin's and make the origin's real stream look stale. The core
+/// refuses a relayed message whose incarnation is above the one the origin's description
+/// states; and because that description could itself have been forged (at the top of the
+/// number space, where it lasts until it is forgotten), a stream whose incarnation a
+/// description stated is given up for a lower one once the origin's description states the
+/// lower one: the one that stated it is gone, and the origin never said it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Inbox {
     /// The origin's incarnation.
@@ -332,34 +340,58 @@ pub(crate) struct Inbox {
     pub(crate) used: u64,
     /// A confirmation is owed.
     pub(crate) ack_due: bool,
+    /// The origin's description stated an incarnation at least `inc` while this stream was
+    /// in it.
+    pub(crate) vouched: bool,
 }
 
 impl Inbox {
-    /// Memory of a stream first seen with `seq`.
-    pub(crate) fn new(seq: Seq, now: u64) -> Inbox {
+    /// Memory of a stream first seen with `seq`; `described` is the incarnation the origin's
+    /// description states, if one is held.
+    pub(crate) fn new(seq: Seq, now: u64, described: Option<u64>) -> Inbox {
         Inbox {
             inc: seq.inc,
             next: seq.base.max(1),
             used: now,
             ack_due: false,
+            vouched: described.is_some_and(|d| seq.inc <= d),
         }
     }
 
-    /// Decides what to do with a message numbered `seq`.
-    pub(crate) fn accept(&mut self, seq: Seq, now: u64) -> Verdict {
+    /// Decides what to do with a message numbered `seq`. `described` gives the incarnation
+    /// the origin's description states, if one is held; it is asked only when it matters
+    /// (not for the next message of a stream already vouched for).
+    pub(crate) fn accept(
+        &mut self,
+        seq: Seq,
+        now: u64,
+        described: impl Fn() -> Option<u64>,
+    ) -> Verdict {
         self.used = now;
         if seq.inc < self.inc {
-            return Verdict::Stale;
-        }
-        if seq.inc > self.inc {
+            // A stream in an incarnation its origin's description once stated, and no
+            // longer does, was never the origin's: the lower one is.
+            let disowned = self.vouched && described().is_some_and(|d| d < self.inc);
+            if !disowned {
+                return Verdict::Stale;
+            }
+            *self = Inbox::new(seq, now, described());
+        } else if seq.inc > self.inc {
             // The origin restarted: a new stream.
-            *self = Inbox::new(seq, now);
+            *self = Inbox::new(seq, now, described());
+        } else if !self.vouched {
+            self.vouched = described().is_some_and(|d| self.inc <= d);
         }
         // Everything below the base is settled at the origin; waiting for it would be forever.
         self.next = self.next.max(seq.base);
         self.ack_due = true;
         if seq.seq == self.next {
-            self.next += 1;
+            // A stream at the end of the number space takes nothing more (the wire refuses
+            // numbers above 2^53, so this never happens between agents).
+            match self.next.checked_add(1) {
+                Some(next) => self.next = next,
+                None => return Verdict::Ahead,
+            }
             Verdict::Deliver
         } else if seq.seq < self.next {
             Verdict::Duplicate
@@ -370,7 +402,7 @@ impl Inbox {
 
     /// The cumulative confirmation to send: every number up to this one was handed over.
     pub(crate) fn confirmed(&self) -> u64 {
-        self.next - 1
+        self.next.saturating_sub(1)
     }
 }
 
@@ -469,9 +501,9 @@ mod tests {
         send_all(&mut first, 10, 0);
         let mut done = Vec::new();
         first.confirm(3, 1, &mut done);
-        let mut dest = Inbox::new(seq(7, 1, 1), 0);
+        let mut dest = Inbox::new(seq(7, 1, 1), 0, None);
         for s in 1..=3 {
-            assert_eq!(dest.accept(seq(7, s, 1), 0), Verdict::Deliver);
+            assert_eq!(dest.accept(seq(7, s, 1), 0, || None), Verdict::Deliver);
         }
         // The first outbox emptied and was dropped; the next one starts above its numbers.
         let mut second = Outbox::new("B", 1, first.next_seq());
@@ -479,7 +511,7 @@ mod tests {
         let base = second.base();
         let (_, _, s) = second.next_confirmed(10, 2).unwrap();
         assert_eq!((s, base), (4, 4));
-        assert_eq!(dest.accept(seq(7, s, base), 2), Verdict::Deliver);
+        assert_eq!(dest.accept(seq(7, s, base), 2, || None), Verdict::Deliver);
     }
 
     #[test]
@@ -514,26 +546,76 @@ mod tests {
 
     #[test]
     fn a_destination_hands_over_in_order_exactly_once() {
-        let mut i = Inbox::new(seq(7, 1, 1), 0);
-        assert_eq!(i.accept(seq(7, 1, 1), 0), Verdict::Deliver);
-        assert_eq!(i.accept(seq(7, 3, 1), 0), Verdict::Ahead);
-        assert_eq!(i.accept(seq(7, 1, 1), 0), Verdict::Duplicate);
-        assert_eq!(i.accept(seq(7, 2, 1), 0), Verdict::Deliver);
-        assert_eq!(i.accept(seq(7, 3, 1), 0), Verdict::Deliver);
+        let mut i = Inbox::new(seq(7, 1, 1), 0, None);
+        assert_eq!(i.accept(seq(7, 1, 1), 0, || None), Verdict::Deliver);
+        assert_eq!(i.accept(seq(7, 3, 1), 0, || None), Verdict::Ahead);
+        assert_eq!(i.accept(seq(7, 1, 1), 0, || None), Verdict::Duplicate);
+        assert_eq!(i.accept(seq(7, 2, 1), 0, || None), Verdict::Deliver);
+        assert_eq!(i.accept(seq(7, 3, 1), 0, || None), Verdict::Deliver);
         assert_eq!(i.confirmed(), 3);
     }
 
     #[test]
     fn a_fresh_destination_starts_at_the_base_and_a_restarted_origin_starts_over() {
-        let mut i = Inbox::new(seq(7, 40, 38), 0);
-        assert_eq!(i.accept(seq(7, 40, 38), 0), Verdict::Ahead);
-        assert_eq!(i.accept(seq(7, 38, 38), 0), Verdict::Deliver);
+        let mut i = Inbox::new(seq(7, 40, 38), 0, None);
+        assert_eq!(i.accept(seq(7, 40, 38), 0, || None), Verdict::Ahead);
+        assert_eq!(i.accept(seq(7, 38, 38), 0, || None), Verdict::Deliver);
         assert_eq!(
-            i.accept(seq(8, 1, 1), 0),
+            i.accept(seq(8, 1, 1), 0, || None),
             Verdict::Deliver,
             "new incarnation"
         );
-        assert_eq!(i.accept(seq(7, 39, 38), 0), Verdict::Stale);
+        assert_eq!(i.accept(seq(7, 39, 38), 0, || None), Verdict::Stale);
         assert_eq!(i.confirmed(), 1);
+    }
+
+    #[test]
+    fn a_stream_at_the_end_of_the_number_space_takes_nothing_more() {
+        let top = crate::wire::MAX_NUMBER;
+        let mut i = Inbox::new(seq(7, top, top), 0, None);
+        assert_eq!(i.accept(seq(7, top, top), 0, || None), Verdict::Deliver);
+        assert_eq!(i.confirmed(), top);
+        // Numbers the wire refuses, met all the same: no overflow, nothing handed over.
+        let mut i = Inbox::new(seq(7, u64::MAX, u64::MAX), 0, None);
+        assert_eq!(
+            i.accept(seq(7, u64::MAX, u64::MAX), 0, || None),
+            Verdict::Ahead
+        );
+        assert_eq!(i.accept(seq(7, 1, 0), 0, || None), Verdict::Duplicate);
+        assert_eq!(i.confirmed(), u64::MAX - 1);
+    }
+
+    #[test]
+    fn a_stream_in_an_incarnation_no_description_states_any_more_gives_way_to_the_origins() {
+        let top = crate::wire::MAX_NUMBER;
+        // A forged description states the top incarnation, and a relay puts a message there.
+        let mut i = Inbox::new(seq(top, top, top), 0, Some(top));
+        assert_eq!(
+            i.accept(seq(top, top, top), 0, || Some(top)),
+            Verdict::Deliver
+        );
+        // The origin's own stream is stale while that description is held...
+        assert_eq!(i.accept(seq(7, 1, 1), 1, || Some(top)), Verdict::Stale);
+        // ...and takes over once the origin's own description is back.
+        assert_eq!(i.accept(seq(7, 1, 1), 2, || Some(7)), Verdict::Deliver);
+        assert_eq!((i.inc, i.confirmed()), (7, 1));
+        assert_eq!(
+            i.accept(seq(top, top, top), 3, || Some(7)),
+            Verdict::Deliver,
+            "a new incarnation as ever (the core refuses it: above the description)"
+        );
+    }
+
+    #[test]
+    fn a_stream_no_description_stated_is_not_given_up_for_a_lower_incarnation() {
+        // A restarted origin's first messages, straight from it, before its new description.
+        let mut i = Inbox::new(seq(9, 1, 1), 0, Some(5));
+        assert!(!i.vouched);
+        assert_eq!(i.accept(seq(9, 1, 1), 0, || Some(5)), Verdict::Deliver);
+        // A late message of its previous run is stale, as it always was.
+        assert_eq!(i.accept(seq(5, 40, 40), 1, || Some(5)), Verdict::Stale);
+        // Once the new description is in, the stream is vouched for.
+        assert_eq!(i.accept(seq(9, 2, 1), 2, || Some(9)), Verdict::Deliver);
+        assert!(i.vouched);
     }
 }

@@ -121,7 +121,9 @@ impl FrameDecoder {
                 }
             }
             let len = self.check_len(&self.partial[..HEADER_LEN])?;
-            let need = HEADER_LEN + len - self.partial.len();
+            // `partial` holds the header and part of the payload: what is missing is within
+            // `len`, whatever `usize` is.
+            let need = len - (self.partial.len() - HEADER_LEN);
             let take = need.min(input.len());
             // Grows only by what arrived, never by what the header claims.
             self.partial.extend_from_slice(&input[..take]);
@@ -142,7 +144,7 @@ impl FrameDecoder {
                 return Ok(());
             }
             let len = self.check_len(&input[..HEADER_LEN])?;
-            if input.len() < HEADER_LEN + len {
+            if input.len() - HEADER_LEN < len {
                 self.partial.extend_from_slice(input);
                 return Ok(());
             }

@@ -9,8 +9,10 @@
 //! (`wire::parse_general`) that the fast path is checked against.
 //!
 //! Each body asserts properties, not just "no panic": chunking never changes what the frame
-//! decoder yields, the wire parser's fast path agrees with its general path, and whatever the
-//! wire parser accepts re-emits to the same value.
+//! decoder yields, the wire parser's fast path agrees with its general path, whatever the
+//! wire parser accepts re-emits to the same value, and every numeric field of it takes every
+//! value at the edges of the number space as the protocol says (`boundary.rs`, whose frames
+//! the `core` target sends too).
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +20,10 @@ use serde_json::value::RawValue;
 
 use crate::frame::{self, FeedError, FrameDecoder, FrameError};
 use crate::node::{Action, LinkOrigin, Node};
-use crate::wire::{self, Wire};
+use crate::wire;
 use crate::{ConnectId, LinkId, Options};
 
+mod boundary;
 #[cfg(test)]
 mod tests;
 
@@ -83,40 +86,12 @@ pub fn wire(data: &[u8]) {
         return;
     };
     let mut out = Vec::new();
-    match &parsed {
-        Wire::Hello(h) => wire::emit_hello(
-            &mut out,
-            h.answer,
-            &h.name,
-            h.iknow.iter().map(|n| &**n),
-            h.version,
-        ),
-        Wire::Ping => wire::emit_ping(&mut out),
-        Wire::Pong => wire::emit_pong(&mut out),
-        Wire::Reach { add, who } => wire::emit_reach(&mut out, *add, who.iter().map(|n| &**n)),
-        Wire::Msg(m) => wire::emit_msg(&mut out, &m.from, &m.to, m.body.get(), m.hops, m.seq),
-        Wire::Lsa(l) => wire::emit_lsa(
-            &mut out,
-            &l.origin,
-            l.inc,
-            l.seq,
-            l.neighbors.iter().map(|n| &**n),
-            l.v1_peers.iter().map(|n| &**n),
-            l.externals.iter().map(|n| &**n),
-        ),
-        Wire::Ack(a) => match a.hops {
-            Some(h) => wire::emit_ack(&mut out, &a.from, &a.to, a.inc, a.seq, h),
-            None => return,
-        },
-        Wire::Summary(d) => wire::emit_summary(
-            &mut out,
-            d.entries.iter().map(|(o, i, s)| (&**o, *i, *s)),
-            d.end,
-        ),
-        Wire::Unknown => return,
+    if !boundary::emit(&parsed, &mut out) {
+        return;
     }
     let again = wire::parse(&out[frame::HEADER_LEN..], 64).expect("an emitted frame parses");
     assert_eq!(again, parsed, "emit and parse disagree");
+    boundary::check_numbers(&parsed);
 }
 
 /// The whole sans-IO core, driven by a sequence of operations decoded from `data`: links come
@@ -126,7 +101,9 @@ pub fn wire(data: &[u8]) {
 /// identified link, timers stay proportionate to what they serve, and it never panics.
 ///
 /// Each operation is four bytes (kind, link, name, number), and some kinds take more bytes
-/// after them; the committed corpus depends on this layout, so it must not change.
+/// after them; the committed corpus depends on this layout, so it must not change. Kind bytes
+/// 240 to 255 send a frame with numbers at the edges of the number space (`boundary.rs`),
+/// one byte after the four per number; below 240, the kind is the byte modulo 12.
 pub fn core(data: &[u8]) {
     let Some(mut run) = CoreRun::new() else {
         return;
@@ -177,6 +154,9 @@ impl CoreRun {
             ping_timeout: Duration::from_millis(30),
             hello_timeout: Duration::from_millis(100),
             auto_reconnect_interval: Duration::from_millis(20),
+            // The shortest, so that short inputs reach expiry, refreshes and the re-floods of
+            // an agent outranked at the top of the number space.
+            description_lifetime: Duration::from_secs(1),
             ..Options::default()
         };
         let now = Instant::now();
@@ -194,6 +174,12 @@ impl CoreRun {
     /// up) falls through to the last arm, as it always has: the corpus relies on it.
     fn apply(&mut self, op: u8, link: LinkId, name: &str, n: u64, input: &mut &[u8]) {
         let (node, now) = (&mut self.node, self.now);
+        if op >= 240 {
+            let mut bytes = Vec::new();
+            frame::encode(&mut bytes, boundary::frame(name, n, input).as_bytes());
+            node.handle_bytes(link, &bytes, now);
+            return;
+        }
         match op % 12 {
             0 | 1 if !self.up[link.0] => {
                 let origin = if op % 12 == 0 {
@@ -331,6 +317,15 @@ fn check(node: &Node, opts: &Options) {
             "a direct peer routed elsewhere"
         );
     }
+    // This agent's own version stays below the top, whatever it was told; its streams are
+    // numbered in its description's incarnation.
+    let own = node.lsdb().own();
+    assert!(
+        own.inc < crate::lsdb::TOP_INCARNATION && own.seq <= crate::wire::MAX_NUMBER,
+        "{:?}",
+        (own.inc, own.seq)
+    );
+    assert_eq!(node.incarnation(), own.inc);
     // Every live timer serves a link, a dial, a destination (an outbox, emptied lately or not)
     // or the purge; stale ones are few.
     let budget = 8 * (s.links + node.dial_count() + s.queued_messages + s.outboxes + 4);

@@ -92,6 +92,15 @@ pub struct Options {
     /// one computation (each is a search over the whole mesh) and reacts that much later.
     /// A change of this agent's own links never waits. Default 10 ms.
     pub route_delay: Duration,
+    /// How long a description of an agent's links is kept when nothing newer replaces it
+    /// (v2). Every agent sends a new version of its own every half of this, so only a
+    /// description its agent cannot replace is ever forgotten this way: a forged one at the
+    /// top of the number space, which would otherwise freeze the picture of its agent for
+    /// good (see the README, "Forged or stale origins"). Shorter bounds that, longer costs
+    /// fewer refreshes: every agent's refresh crosses every link of the mesh. Use the same
+    /// value on every agent: one that forgets sooner than another refreshes loses sight of it
+    /// in between. At least 1 s (shorter counts as 1 s). Default 10 minutes.
+    pub description_lifetime: Duration,
 }
 
 impl Default for Options {
@@ -115,6 +124,7 @@ impl Default for Options {
             max_hops: 32,
             trace_relays: false,
             route_delay: Duration::from_millis(10),
+            description_lifetime: Duration::from_secs(600),
         }
     }
 }

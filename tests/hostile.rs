@@ -571,3 +571,120 @@ fn a_peer_cannot_confirm_or_inject_into_someone_elses_stream() {
     });
     route.stop();
 }
+
+/// W – V – X over real sockets, with V relaying, and Mallory linked to W. Descriptions live
+/// 2 s, so that the bound at the top of the number space is short enough to wait for here.
+struct Relayed {
+    c: Cluster,
+    w: usize,
+    v: usize,
+    x: usize,
+    w_addr: SocketAddr,
+    sent: u64,
+}
+
+impl Relayed {
+    const LIFETIME: Duration = Duration::from_secs(2);
+
+    fn new() -> Relayed {
+        let opts = || {
+            let mut o = fast();
+            o.description_lifetime = Relayed::LIFETIME;
+            o
+        };
+        let mut c = Cluster::new();
+        let (w, w_addr) = c.add_listening("W", opts());
+        let (v, v_addr) = c.add_listening("V", opts());
+        let x = c.add("X", opts());
+        c.agents[w].connect(v_addr).unwrap();
+        c.agents[x].connect(v_addr).unwrap();
+        c.run_until("W and X reach each other", LIMIT, |c| {
+            c.reaches(w, "X") && c.reaches(x, "W")
+        });
+        let mut r = Relayed {
+            c,
+            w,
+            v,
+            x,
+            w_addr,
+            sent: 0,
+        };
+        r.through_v(LIMIT);
+        r
+    }
+
+    /// Mallory, said hello to W as a v2 agent.
+    fn mallory(&mut self) -> Raw {
+        let mut raw = Raw::connect(self.w_addr);
+        raw.send(
+            &mut self.c,
+            r#"{"c":"hi!","mynameis":"Mallory","iknow":[],"v":2}"#,
+        );
+        assert!(raw.recv(&mut self.c).starts_with(r#"{"a":"hi!""#));
+        raw
+    }
+
+    /// W sends X a message, and it arrives through V within `limit`.
+    fn through_v(&mut self, limit: Duration) {
+        self.sent += 1;
+        let body = json!({ "n": self.sent });
+        self.c.agents[self.w].send_message("X", &body).unwrap();
+        let (x, body) = (self.x, body.to_string());
+        self.c.run_until("a message from W through V", limit, |c| {
+            c.received(x)
+                .iter()
+                .any(|(f, via, b)| f == "W" && via == "V" && *b == body)
+        });
+    }
+}
+
+#[test]
+fn a_forged_description_of_a_relay_at_extreme_versions_keeps_it_off_the_mesh_no_longer_than_the_bound()
+ {
+    let mut r = Relayed::new();
+    let (w, v) = (r.w, r.v);
+    let lsa =
+        |inc: u64, seq: u64| format!(r#"{{"c":"lsa","o":"V","i":{inc},"s":{seq},"n":[],"x":[]}}"#);
+
+    // Numbers beyond what the wire carries: Mallory's link is closed, saying why, and V
+    // never hears of them.
+    let mut mallory = r.mallory();
+    mallory.send(&mut r.c, &lsa(u64::MAX, u64::MAX));
+    mallory.wait_closed(&mut r.c);
+    let said = r.c.log[w].iter().find_map(|e| match e {
+        Event::LinkDown {
+            peer: Some(p),
+            reason,
+            ..
+        } if p == "Mallory" => Some(reason.to_string()),
+        _ => None,
+    });
+    assert!(
+        said.as_deref().is_some_and(|s| s.contains("2^53")),
+        "{said:?}"
+    );
+    assert_eq!(r.c.agents[v].stats().own_overtaken, 0);
+    r.through_v(LIMIT);
+
+    // Far above V's own version, but below the top: V answers from above at once.
+    // The largest number the protocol carries (2^53).
+    let max = 1u64 << 53;
+    let mut mallory = r.mallory();
+    mallory.send(&mut r.c, &lsa(max - 3, max));
+    r.c.run_until("V answers from above", LIMIT, |c| {
+        c.agents[v].stats().own_overtaken == 1
+    });
+    assert_eq!(r.c.agents[v].node().incarnation(), max - 2);
+    r.through_v(LIMIT);
+
+    // At the top: nothing can be put above it. W forgets it within the lifetime, and V's
+    // own description is flooded again a margin (a quarter of the lifetime) later.
+    mallory.send(&mut r.c, &lsa(max, max));
+    r.c.run_until("V is outranked and W loses X", LIMIT, |c| {
+        c.agents[v].stats().outranked && !c.reaches(w, "X")
+    });
+    let bound = Relayed::LIFETIME + Relayed::LIFETIME / 4;
+    // The bound, and as much again for a loaded machine: without it, V is off for good.
+    r.through_v(2 * bound + LIMIT / 10);
+    assert!(r.c.agents[w].route("X").is_some());
+}

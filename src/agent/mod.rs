@@ -323,7 +323,11 @@ impl Agent {
         body: &T,
     ) -> Result<MessageId, SendError> {
         let now = Instant::now();
-        let deadline = self.node.options().delivery_timeout.map(|d| now + d);
+        let deadline = self
+            .node
+            .options()
+            .delivery_timeout
+            .and_then(|d| now.checked_add(d));
         self.send_serialized(to, body, deadline, now)
     }
 
@@ -336,7 +340,7 @@ impl Agent {
         within: Duration,
     ) -> Result<MessageId, SendError> {
         let now = Instant::now();
-        self.send_serialized(to, body, Some(now + within), now)
+        self.send_serialized(to, body, now.checked_add(within), now)
     }
 
     fn send_serialized<T: Serialize + ?Sized>(

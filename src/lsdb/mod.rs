@@ -30,9 +30,28 @@
 //! - `lsdb/search.rs`: the shortest-path search and its results (routes, ways in, what
 //!   changed, since when a description is unreachable), and whether the graph changed enough
 //!   to ask for a new search. It reads the descriptions and changes none.
+//! - `lsdb/versions.rs`: the number space of versions, and the version this agent
+//!   re-announces at above a description of itself it did not make (or `None`, at the top).
+//!
+//! # Descriptions nobody made
+//! Plain links let any peer send a description of any agent, at any version up to 2^53. The
+//! database bounds what such a description can do:
+//! - A description of this agent that it did not make, at or above its own version, makes it
+//!   re-announce above it ([`Received::OwnRenumbered`], see `versions.rs`); flooding takes the
+//!   new version everywhere the forged one went.
+//! - At the top of the number space nothing can be put above ([`Received::OwnOutranked`]).
+//!   Then time does it: a description of an agent nobody reaches through edges that count is
+//!   forgotten after a while ([`purge`](Lsdb::purge); a direct peer whose description does not
+//!   list this agent back counts as not reached, so the peers of an agent described as having
+//!   none forget it too), and every description not superseded within a lifetime is forgotten
+//!   ([`expire`](Lsdb::expire)). The outranked agent then floods everything it holds again.
 
 mod descriptions;
 mod search;
+mod versions;
+
+#[cfg(any(test, fuzzing))]
+pub(crate) use versions::TOP_INCARNATION;
 
 use std::collections::HashMap;
 
@@ -84,9 +103,14 @@ pub(crate) enum Received {
     /// Older than what is held: the sender is behind. Nothing to do: it gets the newer one
     /// the way this agent got it, by flooding or the database exchange of a new link.
     Older,
-    /// A description of this agent newer than its own (left over from an earlier run): this
-    /// agent's own description was renumbered above it and must be sent out.
+    /// A description of this agent that it did not make, newer than its own (left over from
+    /// an earlier run, or forged), or at its own version with other lists: this agent's own
+    /// description was renumbered above it and must be sent out at once.
     OwnRenumbered,
+    /// A description of this agent that it did not make, at the top of the number space: no
+    /// version can be put above it, so this agent's own descriptions are older than it
+    /// wherever it is held, until it is forgotten there.
+    OwnOutranked,
 }
 
 /// The descriptions a peer listed in the summary of its database, one bit per id, while that
@@ -135,6 +159,8 @@ pub(crate) struct Lsdb {
     search: Search,
     /// What [`newest`](Self::newest) returns.
     newest: u32,
+    /// Per id: when the description held was stored (the caller's tick).
+    stored: Vec<u64>,
     /// Reused by `receive` and `originate`: the three lists of a description, as ids.
     lists: [Vec<u32>; 3],
 }
@@ -151,6 +177,7 @@ impl Lsdb {
             descriptions: Descriptions::new(),
             search: Search::new(0),
             newest: 0,
+            stored: Vec::new(),
             lists: Default::default(),
         };
         // The first name interned: id 0, as the search was told.
@@ -158,7 +185,8 @@ impl Lsdb {
         debug_assert_eq!(db.me, 0);
         db.descriptions
             .set_lists(db.me, [&[], &[], &[]], &mut db.search);
-        db.descriptions.set_version(db.me, (inc, 1));
+        db.descriptions
+            .set_version(db.me, (versions::first_incarnation(inc), 1));
         db
     }
 
@@ -193,6 +221,7 @@ impl Lsdb {
             }
             None => {
                 self.names.push(name.into());
+                self.stored.push(0);
                 (self.names.len() - 1) as u32
             }
         };
@@ -238,6 +267,12 @@ impl Lsdb {
     #[cfg(test)]
     pub(crate) fn get(&self, origin: &str) -> Option<View<'_>> {
         self.view(*self.ids.get(origin)?)
+    }
+
+    /// The incarnation `origin`'s description states, if one is held.
+    pub(crate) fn incarnation_of(&self, origin: &str) -> Option<u64> {
+        let (inc, _) = self.descriptions.version(*self.ids.get(origin)?)?;
+        Some(inc)
     }
 
     /// Every description, in the order their names were first held.
@@ -318,15 +353,30 @@ impl Lsdb {
         if !same {
             self.descriptions
                 .set_lists(me, [&n, &p, &x], &mut self.search);
-            let (inc, seq) = self.descriptions.version(me).expect("own");
-            self.descriptions.set_version(me, (inc, seq + 1));
+            self.renew();
         }
         self.lists = [n, p, x];
         !same
     }
 
-    /// Offers a description received from a peer: `origin`'s v2 peers, v1 peers and v1-only
-    /// names at version `(inc, seq)`.
+    /// Gives this agent's own description the next version, lists unchanged: what it floods
+    /// to refresh its description before the lifetime of the one held elsewhere runs out.
+    /// Returns whether there was room for a next version (there always is, short of 2^52
+    /// changes after a forgery pushed this agent to the last incarnation below the top; then
+    /// the version stays, and the lists changed under it reach only agents that forgot it).
+    pub(crate) fn renew(&mut self) -> bool {
+        let own = self.descriptions.version(self.me).expect("own");
+        match versions::next(own) {
+            Some(v) => {
+                self.descriptions.set_version(self.me, v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// As [`receive_at`](Self::receive_at), at tick 0.
+    #[cfg(test)]
     pub(crate) fn receive<'n>(
         &mut self,
         origin: &str,
@@ -336,22 +386,29 @@ impl Lsdb {
         v1_peers: impl IntoIterator<Item = &'n str>,
         externals: impl IntoIterator<Item = &'n str>,
     ) -> Result<Received, TableFull> {
+        self.receive_at(origin, inc, seq, neighbors, v1_peers, externals, 0)
+    }
+
+    /// Offers a description received from a peer at tick `now`: `origin`'s v2 peers, v1
+    /// peers and v1-only names at version `(inc, seq)`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn receive_at<'n>(
+        &mut self,
+        origin: &str,
+        inc: u64,
+        seq: u64,
+        neighbors: impl IntoIterator<Item = &'n str>,
+        v1_peers: impl IntoIterator<Item = &'n str>,
+        externals: impl IntoIterator<Item = &'n str>,
+        now: u64,
+    ) -> Result<Received, TableFull> {
         let got = (inc, seq);
         // One lookup serves every question about the origin: most descriptions that arrive
         // are already held (flooding brings each version once per link), and with thousands
         // of names each lookup is a cache miss or two.
         let known = self.ids.get(origin).copied();
         if known == Some(self.me) {
-            let own = self.descriptions.version(self.me).expect("own");
-            return Ok(match got.cmp(&own) {
-                std::cmp::Ordering::Greater => {
-                    // An earlier run of this agent got further; carry on above it.
-                    self.descriptions.set_version(self.me, (inc, seq + 1));
-                    Received::OwnRenumbered
-                }
-                std::cmp::Ordering::Equal => Received::Same,
-                std::cmp::Ordering::Less => Received::Older,
-            });
+            return Ok(self.receive_own(got, neighbors, v1_peers, externals));
         }
         let held = known.and_then(|id| self.descriptions.version(id));
         match held.map(|h| got.cmp(&h)) {
@@ -372,13 +429,62 @@ impl Lsdb {
             self.descriptions
                 .set_lists(id, [&n, &p, &x], &mut self.search);
             self.descriptions.set_version(id, got);
+            self.stored[id as usize] = now;
             self.newest = id;
         }
         self.lists = [n, p, x];
         interned.map(|()| Received::Newer)
     }
 
-    /// The description the last [`receive`](Self::receive) that returned
+    /// A description of this agent, at version `got`, that came from a peer: older, the same,
+    /// or made by somebody else (an earlier run, or a forger) when it is newer than its own or
+    /// as new with other lists. Then this agent re-announces above it, unless it is at the
+    /// top of the number space.
+    fn receive_own<'n>(
+        &mut self,
+        got: (u64, u64),
+        neighbors: impl IntoIterator<Item = &'n str>,
+        v1_peers: impl IntoIterator<Item = &'n str>,
+        externals: impl IntoIterator<Item = &'n str>,
+    ) -> Received {
+        let own = self.descriptions.version(self.me).expect("own");
+        let made_elsewhere = match got.cmp(&own) {
+            std::cmp::Ordering::Less => return Received::Older,
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Equal => !self.is_own(neighbors, v1_peers, externals),
+        };
+        if !made_elsewhere {
+            return Received::Same;
+        }
+        match versions::above(own, got) {
+            Some(v) => {
+                self.descriptions.set_version(self.me, v);
+                Received::OwnRenumbered
+            }
+            None => Received::OwnOutranked,
+        }
+    }
+
+    /// Whether these are this agent's own lists (v2 peers, v1 peers, names behind them).
+    fn is_own<'n>(
+        &mut self,
+        neighbors: impl IntoIterator<Item = &'n str>,
+        v1_peers: impl IntoIterator<Item = &'n str>,
+        externals: impl IntoIterator<Item = &'n str>,
+    ) -> bool {
+        let [mut n, mut p, mut x] = std::mem::take(&mut self.lists);
+        let own = self.descriptions.lists(self.me).expect("own");
+        let same = known_ids(&self.ids, neighbors, &mut n)
+            && known_ids(&self.ids, v1_peers, &mut p)
+            && known_ids(&self.ids, externals, &mut x)
+            && own.neighbor_ids().eq(n.iter().copied())
+            && own.v1_peers == p.as_slice()
+            && own.externals == x.as_slice();
+        self.lists = [n, p, x];
+        same
+    }
+
+    /// The description the last [`receive_at`](Self::receive_at) that returned
     /// [`Received::Newer`] stored (this agent's own before any).
     pub(crate) fn newest(&self) -> Option<View<'_>> {
         self.view(self.newest)
@@ -467,6 +573,33 @@ impl Lsdb {
         gone
     }
 
+    /// Forgets the descriptions stored before `before` and not superseded since (never this
+    /// agent's own): the lifetime of a description. Every agent refreshes its own well within
+    /// it, so only one that nobody can supersede goes, a forged one at the top of the number
+    /// space. Returns how many went.
+    pub(crate) fn expire(&mut self, before: u64) -> usize {
+        let mut gone = 0;
+        for id in 0..self.names.len() as u32 {
+            if id != self.me
+                && self.descriptions.is_described(id)
+                && self.stored[id as usize] < before
+            {
+                self.descriptions.remove(id, &mut self.search);
+                self.search.forget(id);
+                gone += 1;
+            }
+        }
+        gone
+    }
+
+    /// When the oldest description held (other than this agent's own) was stored, if one is.
+    pub(crate) fn oldest_stored(&self) -> Option<u64> {
+        (0..self.names.len() as u32)
+            .filter(|&id| id != self.me && self.descriptions.is_described(id))
+            .map(|id| self.stored[id as usize])
+            .min()
+    }
+
     /// The earliest time a description was found unreachable, if one is.
     pub(crate) fn oldest_unreachable(&self) -> Option<u64> {
         (0..self.names.len() as u32)
@@ -474,6 +607,25 @@ impl Lsdb {
             .filter_map(|id| self.search.unreachable_since(id))
             .min()
     }
+}
+
+/// The ids of `names` into `ids`, sorted and deduplicated, without interning: `false` as soon
+/// as one is not held.
+fn known_ids<'n>(
+    held: &HashMap<Box<str>, u32>,
+    names: impl IntoIterator<Item = &'n str>,
+    ids: &mut Vec<u32>,
+) -> bool {
+    ids.clear();
+    for name in names {
+        match held.get(name) {
+            Some(&id) => ids.push(id),
+            None => return false,
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    true
 }
 
 #[cfg(test)]
@@ -516,13 +668,82 @@ mod tests {
             "a new incarnation"
         );
         assert_eq!(db.get("B").unwrap().neighbors().count(), 0);
-        // A's own description from an earlier run with a later clock.
+        // A's own description from an earlier run with a later clock: A carries on in the
+        // incarnation after it.
         assert_eq!(
             db.receive("A", 9, 4, [], [], []),
             Ok(Received::OwnRenumbered)
         );
-        assert_eq!((db.own().inc, db.own().seq), (9, 5));
+        assert_eq!((db.own().inc, db.own().seq), (10, 1));
         assert_eq!(db.receive("A", 9, 1, [], [], []), Ok(Received::Older));
+        assert_eq!(db.receive("A", 10, 1, [], [], []), Ok(Received::Same));
+    }
+
+    #[test]
+    fn a_description_of_this_agent_it_did_not_make_is_answered_from_above_or_outranks_it() {
+        let mut db = Lsdb::new("A", 5, 100);
+        assert!(db.originate(["B"], [], []));
+        assert_eq!((db.own().inc, db.own().seq), (5, 2));
+        // Its own version with other lists: renumbered within its incarnation.
+        assert_eq!(db.receive("A", 5, 2, ["B"], [], []), Ok(Received::Same));
+        assert_eq!(
+            db.receive("A", 5, 2, ["C"], [], []),
+            Ok(Received::OwnRenumbered)
+        );
+        assert_eq!((db.own().inc, db.own().seq), (5, 3));
+        assert_eq!(
+            db.receive("A", 5, 3, ["B"], ["C"], []),
+            Ok(Received::OwnRenumbered)
+        );
+        assert_eq!((db.own().inc, db.own().seq), (5, 4));
+        // A later version in its incarnation, and in a later one.
+        assert_eq!(
+            db.receive("A", 5, 1 << 40, [], [], []),
+            Ok(Received::OwnRenumbered)
+        );
+        assert_eq!((db.own().inc, db.own().seq), (5, (1 << 40) + 1));
+        let max = crate::wire::MAX_NUMBER;
+        assert_eq!(
+            db.receive("A", 5, max, [], [], []),
+            Ok(Received::OwnRenumbered)
+        );
+        assert_eq!((db.own().inc, db.own().seq), (6, 1));
+        // At the top, nothing can go above: the own description stays as it is.
+        for inc in [TOP_INCARNATION, max] {
+            assert_eq!(
+                db.receive("A", inc, max, [], [], []),
+                Ok(Received::OwnOutranked)
+            );
+        }
+        assert_eq!((db.own().inc, db.own().seq), (6, 1));
+        assert_eq!(db.own().neighbors().collect::<Vec<_>>(), ["B"]);
+        assert_eq!(db.incarnation_of("A"), Some(6));
+        // Its changes still take the next version.
+        assert!(db.originate(["B", "C"], [], []));
+        assert_eq!((db.own().inc, db.own().seq), (6, 2));
+        assert!(db.renew());
+        assert_eq!((db.own().inc, db.own().seq), (6, 3));
+    }
+
+    #[test]
+    fn an_agent_never_takes_an_incarnation_at_the_top() {
+        let db = Lsdb::new("A", u64::MAX, 100);
+        assert_eq!(db.own().inc, TOP_INCARNATION - 1);
+    }
+
+    #[test]
+    fn descriptions_not_superseded_within_their_lifetime_expire() {
+        let mut db = Lsdb::new("A", 1, 100);
+        db.receive_at("B", 1, 1, ["A"], [], [], 100).unwrap();
+        db.receive_at("C", 1, 1, ["A"], [], [], 200).unwrap();
+        assert_eq!(db.oldest_stored(), Some(100));
+        db.receive_at("B", 1, 2, ["A"], [], [], 300).unwrap();
+        assert_eq!(db.oldest_stored(), Some(200), "superseded: stored anew");
+        assert_eq!(db.expire(200), 0);
+        assert_eq!(db.expire(201), 1);
+        assert!(db.get("C").is_none() && db.get("B").is_some());
+        assert_eq!(db.expire(u64::MAX), 1, "never this agent's own");
+        assert_eq!((db.len(), db.own().origin), (1, "A"));
     }
 
     #[test]
@@ -536,6 +757,23 @@ mod tests {
         assert_eq!(db.purge(101), 1);
         assert!(db.get("Gone").is_none() && db.get("B").is_some());
         assert_eq!(db.names(), 2, "Gone and Ghost are forgotten");
+    }
+
+    #[test]
+    fn a_direct_peers_description_that_does_not_list_this_agent_counts_as_unreached() {
+        // B is linked to A, but the description of B held lists nobody (a forgery nothing
+        // can supersede): A reaches B over the link, not through that description.
+        let mut db = graph("A", &[("A", &["B"]), ("B", &[])]);
+        let d = direct(&[("B", 1)]);
+        db.shortest_paths(&d, 100);
+        assert!(db.route("B").is_some(), "the link still reaches B");
+        assert_eq!(db.oldest_unreachable(), Some(100));
+        assert_eq!(db.purge(101), 1);
+        assert!(db.get("B").is_none());
+        // An honest description lists the link back: in use.
+        db.receive("B", 1, 2, ["A"], [], []).unwrap();
+        db.shortest_paths(&d, 200);
+        assert_eq!(db.oldest_unreachable(), None);
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub(super) struct Search {
     levels: Vec<Vec<u32>>,
     /// The headers of one level's agents: (agent, where its lists start, counts).
     visits: Vec<(u32, usize, [usize; 3])>,
+    /// Reused by `record`: the direct v2 peers whose description does not list this agent.
+    unlisting: Vec<u32>,
 }
 
 impl Search {
@@ -80,6 +82,7 @@ impl Search {
             found: Vec::new(),
             levels: Vec::new(),
             visits: Vec::new(),
+            unlisting: Vec::new(),
         }
     }
 
@@ -230,8 +233,25 @@ impl Search {
 
     /// Compares what was found with the previous routes, noting the changed ones, and records
     /// when each description became unreachable. Returns how many routes changed.
+    ///
+    /// A description counts as reached when its agent is reached, except that of a direct v2
+    /// peer that does not list this agent back: the link reaches the peer, but not through
+    /// that description, which no edge it names confirms here. An honest peer lists a v2 link
+    /// within moments of its hello; a description that never does is one nobody made (a
+    /// forgery at the top of the number space, which no newer version can replace), and must
+    /// be forgotten by the peers of its agent as by everyone else.
     fn record(&mut self, descriptions: &Descriptions, now: u64) -> usize {
         self.changed.clear();
+        let mut unlisting = std::mem::take(&mut self.unlisting);
+        unlisting.clear();
+        unlisting.extend(
+            self.direct
+                .iter()
+                .filter(|&&(id, _, v2)| {
+                    v2 && descriptions.is_described(id) && !descriptions.lists_peer(id, self.me)
+                })
+                .map(|&(id, _, _)| id),
+        );
         for id in 0..self.found.len() as u32 {
             let described = descriptions.is_described(id);
             let route = self.found[id as usize].get().map(|f| {
@@ -247,14 +267,12 @@ impl Search {
                 self.changed.push(id);
             }
             if described && id != self.me {
+                let reached = route.is_some() && !unlisting.contains(&id);
                 let since = &mut self.unreachable_since[id as usize];
-                *since = if route.is_some() {
-                    None
-                } else {
-                    since.or(Some(now))
-                };
+                *since = if reached { None } else { since.or(Some(now)) };
             }
         }
+        self.unlisting = unlisting;
         self.changed.len()
     }
 

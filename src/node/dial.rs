@@ -152,7 +152,7 @@ impl Dialler {
         let mut delay = interval;
         if jitter {
             // Two agents whose duplicate links both closed would otherwise re-dial in step.
-            delay += self.random() % (delay / 2 + 1);
+            delay = delay.saturating_add(self.random() % (delay / 2 + 1));
         }
         let Some(d) = self.get_mut(connect) else {
             return;
@@ -160,7 +160,10 @@ impl Dialler {
         d.state = DialState::Waiting;
         d.attempt += 1;
         let attempt = d.attempt;
-        timers.insert(t + delay, Timer::Reconnect { connect, attempt });
+        timers.insert(
+            t.saturating_add(delay),
+            Timer::Reconnect { connect, attempt },
+        );
     }
 
     /// The dials asleep on `name`.

@@ -3,13 +3,50 @@
 //! Each agent describes its links in a description (`lsa`: its v2 neighbours, v1 peers and
 //! the names reached only through those); a new version of it is flooded to every v2 link, and
 //! a description newer than the one held is stored and passed on to every v2 link but the one
-//! it came on. Descriptions of agents nobody reaches are forgotten after [`LSA_KEEP`].
+//! it came on. Descriptions of agents nobody reaches are forgotten after [`LSA_KEEP`], and
+//! every description not superseded within `Options::description_lifetime` (the lifetime, L)
+//! is forgotten too; every agent sends a new version of its own, same lists, every L/2.
+//!
+//! # Descriptions this agent did not make
+//! On plain links any peer can send a description of any agent at any version up to 2^53.
+//! What it can do is bounded as follows (the README states the bounds):
+//! - **Below the top.** An agent that receives a description of itself it did not make, at or
+//!   above its own version, re-announces above it at once, unthrottled (`lsdb/versions.rs`
+//!   says at which version). Flooding carries the new version wherever the forged one went:
+//!   the picture is right again after one flood from the victim. A forged description of
+//!   another agent reaches that agent the same way (or in the database exchange when it comes
+//!   back), so it reacts the same way.
+//! - **At the top** ([`TOP_INCARNATION`](crate::lsdb::TOP_INCARNATION)) no version can be put
+//!   above it: the victim is *outranked*, and every other agent keeps the forged description
+//!   and ignores the victim's own as older. Plain links cannot tell the origin's word from a
+//!   forger's, so the bound comes from time:
+//!   - A forged description that takes every edge of the victim away (it lists none of its
+//!     real peers) leaves the victim unreached everywhere: at its own peers too, where a
+//!     peer's description that does not list this agent back counts as unreached. Every agent
+//!     forgets it [`LSA_KEEP`] after it arrived there, and with it every description it
+//!     reached only through the victim. The victim floods its own description and every
+//!     description it holds (all that the others forgot) [`LSA_KEEP`] and a margin
+//!     ([`OUTRANKED_MARGIN`]) after the forgery reached it, and again a lifetime and the
+//!     margin after. So it is off the mesh for at most 60 s and the margin, wherever the
+//!     forgery arrived within the margin of reaching the victim (elsewhere, until the second
+//!     re-flood).
+//!   - A forged description that keeps the victim reachable with a frozen picture (or leaves
+//!     out only some of its peers) is forgotten a lifetime after it was stored, and the
+//!     victim's second re-flood comes a lifetime and the margin after the forgery reached
+//!     it: frozen for at most L and the margin. (With a lifetime under a minute, both cases
+//!     end at the lifetime and the margin, in one re-flood.)
+//!
+//!   That is the best plain links allow: any ordered number space has a top a forger can
+//!   claim; comparing versions with clocks would refuse honest agents on devices without a
+//!   real-time clock and only moves the top; only a signature by the origin stops a forgery
+//!   (secure mode).
 //!
 //! This module owns the [`Flooding`] state: whether the own description must change and when
-//! it may ([`OWN_THROTTLE`]), a description withheld from a database exchange, the purge
-//! timer, and the buffer a flooded description is encoded in once. It writes the database
-//! (through `Lsdb::originate`, `receive` and `purge`) and marks shortest paths for
-//! recomputation; it must not compute them, nor touch routes.
+//! it may ([`OWN_THROTTLE`]), a description withheld from a database exchange, the purge and
+//! expiry timers, the refresh and outranked re-floods, and the buffer a flooded description is
+//! encoded in once. It writes the database (through `Lsdb::originate`, `renew`, `receive_at`,
+//! `purge` and `expire`) and marks shortest paths for recomputation; it must not compute
+//! them, nor touch routes.
 
 use crate::LinkDownReason;
 use crate::LinkId;
@@ -47,6 +84,17 @@ const OWN_THROTTLE: Policy = Policy {
 /// flapping link without re-learning, short enough to forget agents that are gone.
 const LSA_KEEP: u64 = 60_000;
 
+/// The shortest lifetime of a description, ms (`Options::description_lifetime` below it counts
+/// as this): every agent refreshes its own every half lifetime, and each refresh crosses every
+/// link of the mesh.
+const MIN_LIFETIME: u64 = 1_000;
+
+/// How long an outranked agent waits, after the forgery's keep or lifetime would have ended
+/// where it arrived with the victim, before flooding its own description again, ms: the
+/// forgery takes a while to spread, and an agent that still holds it ignores the re-flood. At
+/// most a quarter of the lifetime.
+const OUTRANKED_MARGIN: u64 = 5_000;
+
 /// What [`Node::flood`] sends.
 enum Flooded<'f> {
     /// This agent's own description.
@@ -70,19 +118,71 @@ pub(super) struct Flooding {
     own_withheld: bool,
     /// The purge timer is armed.
     purge_armed: bool,
+    /// The expiry timer (descriptions past their lifetime) is armed.
+    expire_armed: bool,
+    /// The lifetime of a description, ticks.
+    lifetime: u64,
+    /// When this agent's own description last got a new version.
+    own_made_at: u64,
+    /// The tick the refresh timer is armed for, if it is.
+    refresh_armed: Option<u64>,
+    /// A description of this agent at the top of the number space was received: the next
+    /// re-flood of its own, and the last one.
+    outranked: Option<Outranked>,
     /// A flooded description, encoded once for all links.
     buf: Vec<u8>,
 }
 
+/// The re-floods of an outranked agent: after the keep and after the lifetime of the forgery,
+/// each with the margin.
+#[derive(Debug, Clone, Copy)]
+struct Outranked {
+    /// The next one.
+    next: u64,
+    /// The last one: a lifetime and the margin after the forgery last arrived.
+    last: u64,
+}
+
 impl Flooding {
-    pub(super) fn new() -> Flooding {
+    /// Flooding with descriptions living `lifetime` ticks (at least [`MIN_LIFETIME`]).
+    pub(super) fn new(lifetime: u64) -> Flooding {
         Flooding {
             own_dirty: false,
             own_throttle: Throttle::new(OWN_THROTTLE),
             own_withheld: false,
             purge_armed: false,
+            expire_armed: false,
+            lifetime: lifetime.max(MIN_LIFETIME),
+            own_made_at: 0,
+            refresh_armed: None,
+            outranked: None,
             buf: Vec::new(),
         }
+    }
+
+    /// Whether a description of this agent at the top of the number space is being waited
+    /// out.
+    pub(super) fn outranked(&self) -> bool {
+        self.outranked.is_some()
+    }
+
+    /// A description of this agent at the top of the number space arrived at tick `t`: flood
+    /// its own again once that one is forgotten where it arrived with this agent, and until
+    /// it is forgotten everywhere it went.
+    fn outranked_at(&mut self, t: u64) {
+        let margin = OUTRANKED_MARGIN.min(self.lifetime / 4);
+        let last = t.saturating_add(self.lifetime).saturating_add(margin);
+        let first = t
+            .saturating_add(LSA_KEEP.min(self.lifetime))
+            .saturating_add(margin);
+        self.outranked = Some(Outranked { next: first, last });
+    }
+
+    /// When the refresh timer must next fire: the next refresh of the own description, or the
+    /// next re-flood of an outranked agent.
+    fn refresh_due(&self) -> u64 {
+        let refresh = self.own_made_at.saturating_add(self.lifetime / 2);
+        self.outranked.map_or(refresh, |o| o.next.min(refresh))
     }
 
     /// Something this agent's description lists may have come.
@@ -135,6 +235,7 @@ impl Node {
             self.flooding.own_throttle.ran(self.clock.now());
             self.stats.descriptions_originated += 1;
             if v2 {
+                self.own_made();
                 self.flood(Flooded::Own, None);
                 self.paths.changed();
             }
@@ -165,15 +266,17 @@ impl Node {
         lsa: Lsa<'_>,
         frame: &[u8],
     ) -> Result<(), LinkDownReason> {
+        let now = self.clock.now();
         let received = self
             .lsdb
-            .receive(
+            .receive_at(
                 &lsa.origin,
                 lsa.inc,
                 lsa.seq,
                 lsa.neighbors.iter().map(|n| &**n),
                 lsa.v1_peers.iter().map(|n| &**n),
                 lsa.externals.iter().map(|n| &**n),
+                now,
             )
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
         match received {
@@ -184,14 +287,101 @@ impl Node {
                 self.stats.descriptions_applied += 1;
                 let frame = lsa.as_emitted.then_some(frame);
                 self.flood(Flooded::Received(frame), Some(link));
+                self.arm_expiry();
             }
             Received::Same | Received::Older => {}
             Received::OwnRenumbered => {
-                self.inc = self.lsdb.own().inc;
+                // At once, not throttled: until it is out, every agent the description this
+                // agent did not make reached takes it for this agent's word.
+                self.stats.own_overtaken += 1;
+                self.incarnation_is(self.lsdb.own().inc);
+                self.own_made();
                 self.flood(Flooded::Own, None);
+            }
+            Received::OwnOutranked => {
+                self.stats.own_overtaken += 1;
+                self.flooding.outranked_at(now);
+                self.arm_refresh();
             }
         }
         Ok(())
+    }
+
+    /// This agent's own description got a new version now: the next refresh is half a
+    /// lifetime away.
+    fn own_made(&mut self) {
+        self.flooding.own_made_at = self.clock.now();
+        self.arm_refresh();
+    }
+
+    /// Arms the refresh timer for its next due tick, unless it is armed for that or earlier.
+    fn arm_refresh(&mut self) {
+        let due = self.flooding.refresh_due();
+        if self.flooding.refresh_armed.is_none_or(|at| due < at) {
+            self.flooding.refresh_armed = Some(due);
+            self.timers.insert(due, Timer::Refresh { at: due });
+        }
+    }
+
+    /// The refresh timer armed for tick `at` fired at tick `t`: a new version of this agent's
+    /// description when half a lifetime passed since the last, and the re-flood of an
+    /// outranked agent when one is due.
+    pub(super) fn refresh_fired(&mut self, at: u64, t: u64) {
+        if self.flooding.refresh_armed != Some(at) {
+            return;
+        }
+        self.flooding.refresh_armed = None;
+        let lifetime = self.flooding.lifetime;
+        let renewed =
+            t >= self.flooding.own_made_at.saturating_add(lifetime / 2) && self.lsdb.renew();
+        if renewed {
+            // Same lists: nothing to recompute, here or anywhere it arrives.
+            self.stats.descriptions_originated += 1;
+            self.flooding.own_made_at = t;
+        }
+        match self.flooding.outranked {
+            Some(o) if t >= o.next => {
+                // The database holds the own description, renewed or not.
+                self.flood_database();
+                self.flooding.outranked = (o.next < o.last).then_some(Outranked {
+                    next: o.last,
+                    last: o.last,
+                });
+            }
+            _ if renewed => self.flood(Flooded::Own, None),
+            _ => {}
+        }
+        self.arm_refresh();
+    }
+
+    /// Sends this agent's own description and every description it holds on every v2 link:
+    /// an outranked agent's re-flood. Where the forgery took every edge of this agent away,
+    /// the agents that held it forgot, with it, every description they reached only through
+    /// this agent; this agent holds them all, and nothing else would bring them back before
+    /// their agents' next refresh. A peer that holds one already takes it as the same and
+    /// passes nothing on. The cost is the database crossing each of this agent's links, twice
+    /// per forgery and never sooner than a minute after the last one arrived: about what one
+    /// forged description of a new name costs the mesh when it is flooded.
+    fn flood_database(&mut self) {
+        // Encoded once, copied to every link.
+        let mut payload = std::mem::take(&mut self.flooding.buf);
+        payload.clear();
+        let mut frames = 0;
+        for view in self.lsdb.iter() {
+            emit_description(&mut payload, view);
+            frames += 1;
+        }
+        let (links, tx) = self.links.iter_tx();
+        for l in links {
+            if l.peer.is_none() || !l.is_v2() {
+                continue;
+            }
+            let n = l.push(tx, |out| out.extend_from_slice(&payload));
+            self.stats.control_frames += frames;
+            self.stats.control_bytes += n as u64;
+            self.stats.descriptions_sent += frames;
+        }
+        self.flooding.buf = payload;
     }
 
     /// Sends a description on every v2 link but `except`.
@@ -240,6 +430,30 @@ impl Node {
             self.paths.changed();
         }
         self.arm_purge();
+    }
+
+    /// Arms the expiry timer for the description stored longest ago, unless it is armed
+    /// (descriptions are stored as time goes on: the one armed for stays the oldest).
+    pub(super) fn arm_expiry(&mut self) {
+        if !self.flooding.expire_armed {
+            if let Some(stored) = self.lsdb.oldest_stored() {
+                self.flooding.expire_armed = true;
+                let at = stored
+                    .saturating_add(self.flooding.lifetime)
+                    .saturating_add(1);
+                self.timers.insert(at, Timer::Expire);
+            }
+        }
+    }
+
+    /// The expiry timer fired: forget descriptions nobody superseded within their lifetime.
+    pub(super) fn expire_due(&mut self, t: u64) {
+        self.flooding.expire_armed = false;
+        self.lsdb.expire(t.saturating_sub(self.flooding.lifetime));
+        if self.lsdb.graph_changed() {
+            self.paths.changed();
+        }
+        self.arm_expiry();
     }
 }
 

@@ -50,22 +50,22 @@ impl Keepalive {
         if let Some(sent) = self.ping_sent {
             if self.last_rx >= sent {
                 self.ping_sent = None;
-            } else if t >= sent + ping_timeout {
+            } else if t >= sent.saturating_add(ping_timeout) {
                 return Step::Close;
             } else {
                 return Step::Wait {
-                    check_at: sent + ping_timeout,
+                    check_at: sent.saturating_add(ping_timeout),
                 };
             }
         }
-        if t >= self.last_rx + ping_after {
+        if t >= self.last_rx.saturating_add(ping_after) {
             self.ping_sent = Some(t);
             Step::Ping {
-                check_at: t + ping_timeout,
+                check_at: t.saturating_add(ping_timeout),
             }
         } else {
             Step::Wait {
-                check_at: self.last_rx + ping_after,
+                check_at: self.last_rx.saturating_add(ping_after),
             }
         }
     }
@@ -76,8 +76,10 @@ impl Node {
     pub(super) fn start_keepalive(&mut self, link: LinkId, serial: u64) {
         let ping_after = ms(self.opts.ping_after);
         if ping_after > 0 {
-            self.timers
-                .insert(self.clock.now() + ping_after, Timer::Ping { link, serial });
+            self.timers.insert(
+                self.clock.now().saturating_add(ping_after),
+                Timer::Ping { link, serial },
+            );
         }
     }
 

@@ -262,7 +262,7 @@ impl Node {
         if accepted {
             self.links.awaiting_hello += 1;
         }
-        let hello_by = t + ms(self.opts.hello_timeout);
+        let hello_by = t.saturating_add(ms(self.opts.hello_timeout));
         self.timers.insert(hello_by, Timer::Hello { link, serial });
     }
 

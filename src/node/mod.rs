@@ -145,6 +145,9 @@ pub struct Node {
     clock: Clock,
     /// This run's incarnation: numbers this agent's streams and its description.
     inc: u64,
+    /// The incarnation before the last one this run took (above a description of itself it
+    /// did not make): confirmations of messages numbered in it still count.
+    prev_inc: Option<u64>,
     links: Links,
     dialler: Dialler,
     routing: Routing,
@@ -165,23 +168,28 @@ pub struct Node {
 
 impl Node {
     /// A node named `name`. `incarnation` tells this run of the agent from earlier ones: it must
-    /// grow from run to run (the agent uses its start time in ms since the Unix epoch); it also
-    /// seeds the reconnection jitter. `now` is the start of the node's clock.
+    /// grow from run to run (the agent uses its start time in ms since the Unix epoch), and
+    /// stay below [`TOP_INCARNATION`](crate::lsdb::TOP_INCARNATION) (a larger one is taken
+    /// as the highest below it); it also seeds the reconnection jitter. `now` is the start of
+    /// the node's clock.
     pub fn new(name: &str, opts: Options, incarnation: u64, now: Instant) -> Result<Node, Error> {
         if !wire::name_is_valid(name) {
             return Err(Error::InvalidName { len: name.len() });
         }
+        let lsdb = Lsdb::new(name, incarnation, opts.max_known_names);
         Ok(Node {
             name: name.into(),
             routing: Routing::new(opts.max_known_names),
-            lsdb: Lsdb::new(name, incarnation, opts.max_known_names),
+            // Below the top of the number space, where the database put it.
+            inc: lsdb.own().inc,
+            prev_inc: None,
+            lsdb,
             paths: Paths::new(ms(opts.route_delay)),
+            flooding: Flooding::new(ms(opts.description_lifetime)),
             opts,
             clock: Clock::new(now),
-            inc: incarnation,
             links: Links::default(),
             dialler: Dialler::new(incarnation),
-            flooding: Flooding::new(),
             outboxes: Outboxes::new(),
             inboxes: Inboxes::default(),
             relay: Relay::default(),
@@ -199,9 +207,19 @@ impl Node {
         &self.name
     }
 
-    /// This run's incarnation (it may have been raised above an earlier run's).
+    /// This run's incarnation (it may have been raised above a description of this agent it
+    /// did not make: an earlier run's, or a forged one).
     pub fn incarnation(&self) -> u64 {
         self.inc
+    }
+
+    /// This run now numbers its streams in incarnation `inc` (the one its description took);
+    /// confirmations in the one before still count.
+    fn incarnation_is(&mut self, inc: u64) {
+        if inc != self.inc {
+            self.prev_inc = Some(self.inc);
+            self.inc = inc;
+        }
     }
 
     /// The options in force.
@@ -340,7 +358,8 @@ impl Node {
         body: &RawValue,
         now: Instant,
     ) -> Result<MessageId, SendError> {
-        let deadline = self.opts.delivery_timeout.map(|d| now + d);
+        // A timeout too long for an `Instant` is no deadline at all.
+        let deadline = self.opts.delivery_timeout.and_then(|d| now.checked_add(d));
         self.send_json(to, Json::Raw(body), deadline, now)
     }
 
@@ -528,6 +547,7 @@ impl Node {
             buffered_bytes: self.links.buffered(),
             timers: self.timers.len(),
             paths_pending: self.paths.pending() && self.opts.protocol_version >= 2,
+            outranked: self.flooding.outranked(),
             ..self.stats.clone()
         }
     }

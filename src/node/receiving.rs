@@ -35,7 +35,8 @@ impl Node {
     /// application, unless it is out of its stream's order or a duplicate.
     pub(super) fn deliver(&mut self, m: Msg<'_>, via: Name) {
         if let Some(seq) = m.seq {
-            if !self.receive_numbered(&m.from, seq) {
+            let direct = *via == *m.from;
+            if !self.receive_numbered(&m.from, seq, direct) {
                 return;
             }
         }
@@ -48,8 +49,20 @@ impl Node {
     }
 
     /// Applies a numbered message's place in its stream; returns whether to hand it over.
-    fn receive_numbered(&mut self, from: &str, seq: Seq) -> bool {
+    /// `direct`: it came from its origin itself, over the link to it.
+    ///
+    /// A relayed message in an incarnation above the one its origin's description states is
+    /// refused: a relay cannot make the origin's real stream look stale by claiming a later
+    /// run of it. (The origin itself, directly linked, speaks for itself: a restarted agent's
+    /// first messages may come before its new description.)
+    fn receive_numbered(&mut self, from: &str, seq: Seq, direct: bool) -> bool {
         let now = self.clock.now();
+        let lsdb = &self.lsdb;
+        let described = || lsdb.incarnation_of(from);
+        if !direct && described().is_none_or(|d| seq.inc > d) {
+            self.stats.rejected += 1;
+            return false;
+        }
         let inboxes = &mut self.inboxes.by_origin;
         if !inboxes.contains_key(from) {
             if inboxes.len() >= self.opts.max_known_names {
@@ -62,13 +75,13 @@ impl Node {
                     inboxes.remove(&n);
                 }
             }
-            inboxes.insert(from.into(), Inbox::new(seq, now));
+            inboxes.insert(from.into(), Inbox::new(seq, now, described()));
         }
         let Some(inbox) = inboxes.get_mut(from) else {
             return false;
         };
         let was_due = inbox.ack_due;
-        let verdict = inbox.accept(seq, now);
+        let verdict = inbox.accept(seq, now, described);
         if inbox.ack_due && !was_due {
             self.inboxes.acks_due.push(self.names.get(from));
         }

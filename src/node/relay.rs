@@ -122,7 +122,9 @@ impl Node {
             self.stats.relay_dropped += 1;
             return;
         }
-        let hops = l.is_v2().then(|| m.hops.unwrap_or(1) + 1);
+        // Below `max_hops` (checked above), so the next count always fits; saturating all
+        // the same, as every number a peer sends is met.
+        let hops = l.is_v2().then(|| m.hops.unwrap_or(1).saturating_add(1));
         let around = m
             .hops_at
             .and_then(|(start, end)| Some((raw.get(..start)?, raw.get(end..)?)));
@@ -160,7 +162,9 @@ impl Node {
             self.forward_ack(link, a, raw);
             return;
         }
-        if a.inc != self.inc {
+        // Messages numbered in the incarnation before this one (left above a description of
+        // this agent it did not make) are confirmed in it.
+        if a.inc != self.inc && Some(a.inc) != self.prev_inc {
             return;
         }
         self.confirmed(&a.from, a.seq);
@@ -174,7 +178,7 @@ impl Node {
         }
         match self.routing.route(&a.to) {
             Some(r) if r.link != link && self.room_on(r.link) && self.links.is_v2(r.link) => {
-                let hops = a.hops.unwrap_or(1) + 1;
+                let hops = a.hops.unwrap_or(1).saturating_add(1);
                 let around = a
                     .hops_at
                     .and_then(|(start, end)| Some((raw.get(..start)?, raw.get(end..)?)));

@@ -47,7 +47,8 @@ pub struct Stats {
     pub duplicates: u64,
     /// Messages and confirmations refused because their claimed origin could not have sent
     /// them through the link they came on (this agent's own name, or a numbered one off every
-    /// shortest path from its origin).
+    /// shortest path from its origin), or, relayed and numbered, in an incarnation above the
+    /// one their origin's description states (or from an origin that describes nothing).
     pub rejected: u64,
     /// Descriptions (v2 link state) written, this agent's own and passed on.
     pub descriptions_sent: u64,
@@ -55,6 +56,14 @@ pub struct Stats {
     pub descriptions_applied: u64,
     /// Versions of this agent's own description made (each one is flooded to every agent).
     pub descriptions_originated: u64,
+    /// Descriptions of this agent that it did not make (an earlier run's, or forged), at or
+    /// above its own version: each made it re-announce above them at once, or, at the top of
+    /// the number space, wait them out.
+    pub own_overtaken: u64,
+    /// A description of this agent at the top of the number space, which it did not make, is
+    /// being waited out: other agents may ignore its own until they forget that one (see
+    /// `Options::description_lifetime`).
+    pub outranked: bool,
     /// Shortest-path computations.
     pub paths_computed: u64,
     /// A change waits for the next shortest-path computation (its hold-down is running):

@@ -104,8 +104,9 @@ impl Throttle {
         }
         let since = *self.waiting_since.get_or_insert(now);
         let gather = if self.urgent { 0 } else { self.policy.gather };
-        let held = self.last.map_or(0, |last| last + self.hold);
-        let at = (since + gather).max(held);
+        // Saturating: the gathering time is `Options::route_delay`, which may be any duration.
+        let held = self.last.map_or(0, |last| last.saturating_add(self.hold));
+        let at = since.saturating_add(gather).max(held);
         if now >= at {
             return Due::Now;
         }
@@ -141,8 +142,13 @@ impl Throttle {
     /// ceiling) if this run closely followed the last one, else it starts again at its least.
     pub(super) fn ran(&mut self, now: u64) {
         self.hold = match self.last {
-            Some(last) if now < last + 2 * self.hold + self.policy.grace => {
-                (self.hold * 2).max(1).min(self.policy.max_hold)
+            Some(last)
+                if now
+                    < last
+                        .saturating_add(self.hold.saturating_mul(2))
+                        .saturating_add(self.policy.grace) =>
+            {
+                self.hold.saturating_mul(2).max(1).min(self.policy.max_hold)
             }
             _ => self.policy.min_hold,
         };

@@ -14,9 +14,13 @@ use crate::{ConnectId, LinkId};
 
 use super::Node;
 
-/// Ticks (ms) in a duration.
+/// What [`Clock::instant`] gives for a tick too far off for an `Instant`: about a century.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Ticks (ms) in a duration, at most `u64::MAX`: an option of `Duration::MAX` means "never",
+/// and every deadline made from one saturates rather than wraps.
 pub(super) fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The node's clock: the latest instant seen, as ticks since the node's start. It never goes
@@ -47,12 +51,16 @@ impl Clock {
 
     /// `at` as ticks since the start, without moving the clock (a deadline, say).
     pub(super) fn ticks(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_millis() as u64
+        ms(at.saturating_duration_since(self.epoch))
     }
 
-    /// The instant of tick `t`.
+    /// The instant of tick `t`; past what the platform's `Instant` holds (a timer armed from a
+    /// `Duration::MAX` option), the farthest instant it does hold within a century or so.
     pub(super) fn instant(&self, t: u64) -> Instant {
-        self.epoch + Duration::from_millis(t)
+        self.epoch
+            .checked_add(Duration::from_millis(t))
+            .or_else(|| self.epoch.checked_add(FAR))
+            .unwrap_or(self.epoch)
     }
 }
 
@@ -69,6 +77,11 @@ pub(super) enum Timer {
     Outbox { slot: usize, serial: u64 },
     /// Descriptions of agents nobody reaches may be forgotten.
     Purge,
+    /// Descriptions nobody superseded within their lifetime may be forgotten.
+    Expire,
+    /// This agent's own description is due for a refresh, or (outranked) a re-flood, at this
+    /// tick.
+    Refresh { at: u64 },
     /// The hold-down or gathering time before the next shortest-path computation ends at this
     /// tick.
     Paths { at: u64 },
@@ -145,6 +158,8 @@ impl Node {
             Timer::Purge => self.purge_due(t),
             // The commit that follows closes everything.
             Timer::Shutdown => {}
+            Timer::Expire => self.expire_due(t),
+            Timer::Refresh { at } => self.refresh_fired(at, t),
         }
     }
 }

@@ -26,6 +26,7 @@
 //! | `rng.rs` | the seeded generator |
 //! | `testbed.rs` (tests only) | a few cores wired by hand under a virtual clock: `step`, `drive_until`, `drive_checking` |
 //! | `never.rs` (tests only) | checks that something never happens, run on the testbed in virtual time |
+//! | `forgery.rs` (tests only) | forged descriptions on the testbed: the victim back within the bounds `node/flooding.rs` states |
 //! | `tests.rs` | the simulator over many seeds |
 //!
 //! The simulator drives cores only through their public `handle_*`/`poll_*` surface and their
@@ -40,6 +41,8 @@ use crate::Options;
 
 mod checks;
 mod faults;
+#[cfg(test)]
+mod forgery;
 mod net;
 #[cfg(test)]
 mod never;

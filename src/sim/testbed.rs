@@ -155,6 +155,22 @@ impl Testbed {
         self.stations[i].node.as_mut().expect("the station is up")
     }
 
+    /// Writes one frame holding `payload` on the connection from station `from` to station
+    /// `to`, as if `from`'s core had written it: how a test makes a member of the mesh lie.
+    /// Panics if the two are not linked.
+    pub(super) fn inject(&mut self, from: usize, to: usize, payload: &str) {
+        let conn = self.stations[from]
+            .links
+            .values()
+            .copied()
+            .find(|&c| self.conns[c].ends.iter().any(|&(s, _)| s == to))
+            .expect("the stations are linked");
+        let mut bytes = Vec::new();
+        crate::frame::encode(&mut bytes, payload.as_bytes());
+        let end = self.other_end(conn, from);
+        self.schedule(Delivery::Bytes { conn, end, bytes });
+    }
+
     /// Every event station `i`'s core reported.
     pub(super) fn log(&self, i: usize) -> &[Event] {
         &self.log[i]

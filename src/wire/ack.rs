@@ -119,7 +119,7 @@ mod tests {
         let mut out = Vec::new();
         for (from, to, inc, seq, hops) in [
             ("Rosenberg", "Wolf", 1_700_000_000_000, 1, 1),
-            ("Zoë", "B", 0, u64::MAX, 31),
+            ("Zoë", "B", 0, crate::wire::MAX_NUMBER, 31),
         ] {
             out.clear();
             emit_ack(&mut out, from, to, inc, seq, hops);
@@ -141,7 +141,10 @@ mod tests {
             "an escaped name goes the general way"
         );
         assert!(agree_ack(br#"{"c":"ack","f":"A","t":"B","i":1,"s":2}"#));
-        let general: [&[u8]; 12] = [
+        let general: [&[u8]; 15] = [
+            br#"{"c":"ack","f":"A","t":"B","i":9007199254740993,"s":2}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":18446744073709551615}"#,
+            br#"{"c":"ack","f":"A","t":"B","i":1,"s":2,"h":9007199254740993}"#,
             br#"{"c":"ack","t":"B","f":"A","i":1,"s":2,"h":1}"#,
             br#"{"c":"ack","f":"A","t":"B","s":2,"i":1,"h":1}"#,
             br#"{"c":"ack","f":"A","t":"B","i":1,"s":2,"h":1,"x":0}"#,

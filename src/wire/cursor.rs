@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::name_is_valid;
+use super::{MAX_NUMBER, name_is_valid};
 
 /// A read position in a frame, for the message, confirmation and description fast paths.
 pub(super) struct Cursor<'a> {
@@ -100,8 +100,9 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A JSON number of plain digits that fits a `u64`, as the general parser reads it: JSON
-    /// allows no leading zero, and a fraction or an exponent is not an integer here.
+    /// A JSON number of plain digits no larger than [`MAX_NUMBER`], as the general parser
+    /// reads it: JSON allows no leading zero, and a fraction or an exponent is not an integer
+    /// here. A larger one goes to the general parser, which says what is wrong with it.
     #[inline]
     pub(super) fn number(&mut self) -> Option<u64> {
         let bytes = self.text.as_bytes();
@@ -118,7 +119,7 @@ impl<'a> Cursor<'a> {
             end += 1;
         }
         let digits = end - start;
-        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
+        if digits == 0 || (digits > 1 && bytes[start] == b'0') || n > MAX_NUMBER {
             return None;
         }
         self.at = end;

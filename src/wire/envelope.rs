@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::bounded::read_list;
 use super::json::{CowStr, read_u64, string_field};
-use super::{WireError, name_is_valid};
+use super::{ABOVE_MAX_NUMBER, MAX_NUMBER, WireError, name_is_valid};
 
 /// Every field this version reads, each kept raw until the command says what it should be.
 /// Keeping them raw is what lets an unknown command reuse a known key with another type.
@@ -76,8 +76,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 
 static NULL: &str = "null";
 
-/// A number field that may be absent; present, it must be a non-negative integer that fits a
-/// `u64`.
+/// A number field that may be absent; present, it must be a non-negative integer no larger
+/// than [`MAX_NUMBER`].
 #[inline]
 pub(super) fn optional_u64(
     raw: Option<&RawValue>,
@@ -85,13 +85,33 @@ pub(super) fn optional_u64(
     field: &'static str,
 ) -> Result<Option<u64>, WireError> {
     raw.map(|raw| {
-        read_u64(raw.get()).ok_or(WireError::Field {
+        let n = read_u64(raw.get()).ok_or(WireError::Field {
             command,
             field,
             problem: "is not a non-negative integer",
-        })
+        })?;
+        check_number(n, command, field)
     })
     .transpose()
+}
+
+/// The number space of the protocol: `n` itself, or an error naming the field when it is
+/// above [`MAX_NUMBER`].
+#[inline]
+pub(super) fn check_number(
+    n: u64,
+    command: &'static str,
+    field: &'static str,
+) -> Result<u64, WireError> {
+    if n <= MAX_NUMBER {
+        Ok(n)
+    } else {
+        Err(WireError::Field {
+            command,
+            field,
+            problem: ABOVE_MAX_NUMBER,
+        })
+    }
 }
 
 /// A number field the command cannot do without.

@@ -182,20 +182,31 @@ mod tests {
 
     #[test]
     fn plain_names_and_numbers_are_read_in_place_and_the_rest_as_before() {
-        let frame =
-            br#"{"c":"msg","f":"Wolf","t":"Ro\u0073enberg","m":{},"h":18446744073709551615}"#;
+        let frame = br#"{"c":"msg","f":"Wolf","t":"Ro\u0073enberg","m":{},"h":9007199254740992}"#;
         let Wire::Msg(m) = parse(frame, 1).unwrap() else {
             panic!()
         };
         assert!(matches!(m.from, Cow::Borrowed("Wolf")));
         assert_eq!(&*m.to, "Rosenberg");
-        assert_eq!(m.hops, Some(u64::MAX));
+        assert_eq!(m.hops, Some(crate::wire::MAX_NUMBER));
         for bad in ["18446744073709551616", "1.5", "1e2", "-1", "\"1\""] {
             let frame = format!(r#"{{"c":"msg","f":"A","t":"B","h":{bad}}}"#);
             let err = parse(frame.as_bytes(), 1).unwrap_err();
             assert!(
                 err.to_string().contains("not a non-negative integer"),
                 "{bad}: {err}"
+            );
+        }
+        for above in [
+            "9007199254740993",
+            "18446744073709551614",
+            "18446744073709551615",
+        ] {
+            let frame = format!(r#"{{"c":"msg","f":"A","t":"B","h":{above}}}"#);
+            let err = parse(frame.as_bytes(), 1).unwrap_err();
+            assert!(
+                err.to_string().contains("above 9007199254740992"),
+                "{above}: {err}"
             );
         }
     }

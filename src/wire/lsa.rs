@@ -158,7 +158,7 @@ mod tests {
                 &mut out,
                 "Me",
                 7,
-                u64::MAX,
+                crate::wire::MAX_NUMBER,
                 n.iter().copied(),
                 p.iter().copied(),
                 x.iter().copied(),
@@ -168,13 +168,18 @@ mod tests {
                 panic!("{n:?}")
             };
             assert!(l.as_emitted);
-            assert_eq!((&*l.origin, l.inc, l.seq), ("Me", 7, u64::MAX));
+            assert_eq!(
+                (&*l.origin, l.inc, l.seq),
+                ("Me", 7, crate::wire::MAX_NUMBER)
+            );
             assert_eq!(
                 (l.neighbors.len(), l.v1_peers.len(), l.externals.len()),
                 (n.len(), p.len(), x.len())
             );
         }
-        let general: [&[u8]; 16] = [
+        let general: [&[u8]; 18] = [
+            br#"{"c":"lsa","o":"A","i":9007199254740993,"s":2,"n":[],"x":[]}"#,
+            br#"{"c":"lsa","o":"A","i":1,"s":18446744073709551615,"n":[],"x":[]}"#,
             br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B","C","D"],"x":[]}"#,
             br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"p":null,"x":[]}"#,
             br#"{"c":"lsa","o":"A","i":1,"s":2,"n":["B"]}"#,

@@ -17,7 +17,8 @@
 //! [`parse`] never panics, whatever the bytes: every index into a frame is checked, every
 //! number a peer sends is read with checked arithmetic, and every list stops at its cap. A
 //! frame is either a [`Wire`] value or a [`WireError`]; after an error the caller drops the
-//! link rather than trying to resynchronise. The emitters cannot fail: they append to a
+//! link rather than trying to resynchronise. No number above [`MAX_NUMBER`] (2^53) is
+//! accepted in any field, so whatever a peer sends leaves room for the core's `+ 1`. The emitters cannot fail: they append to a
 //! caller-supplied buffer.
 //!
 //! ## Layout
@@ -75,6 +76,19 @@ use json::string_field;
 
 /// Longest agent name, in bytes of UTF-8.
 pub(crate) const MAX_NAME_LEN: usize = 255;
+
+/// The largest number any field of the protocol carries: 2^53 (9 007 199 254 740 992), the
+/// largest integer that every JSON reader, JavaScript's included, reads exactly. A frame with
+/// a number above it (a version, a sequence number, a hop count) is malformed: the link is
+/// closed and nothing in the frame is used. Honest agents never come near it (an incarnation
+/// is a clock in ms, about 2^41 today, and other numbers count events from there), and it
+/// leaves room above every number a peer sends, so that `n + 1` never overflows. The
+/// link-state database keeps the top of this space for itself: see `lsdb`.
+pub(crate) const MAX_NUMBER: u64 = 1 << 53;
+
+/// The problem a number field above [`MAX_NUMBER`] is reported with.
+const ABOVE_MAX_NUMBER: &str =
+    "is above 9007199254740992 (2^53), the largest number the protocol carries";
 
 /// A parsed protocol frame. Borrowed from the frame's bytes.
 #[derive(Debug, PartialEq)]
@@ -323,6 +337,10 @@ mod tests {
             "\"i\" is not a non-negative integer",
         ),
         (br#"{"c":"hi!"}"#, "\"mynameis\" is missing"),
+        (
+            br#"{"c":"hi!","mynameis":"x","v":9007199254740993}"#,
+            "\"v\" is above 9007199254740992 (2^53)",
+        ),
         (
             br#"{"c":"hi!","mynameis":["x"]}"#,
             "\"mynameis\" is not a string",

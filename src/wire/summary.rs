@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::WireError;
 use super::bounded::read_list;
-use super::envelope::{Envelope, check_name};
+use super::envelope::{Envelope, check_name, check_number};
 use super::json::{CowStr, write_str, write_u64};
 use crate::frame;
 
@@ -40,8 +40,10 @@ pub(super) fn parse_summary<'a>(env: &Envelope<'a>, max: usize) -> Result<Summar
             "is not an array of [name, incarnation, version]",
         )
     })?;
-    for (name, _, _) in &entries {
+    for (name, inc, version) in &entries {
         check_name(name, field)?;
+        check_number(*inc, command, field)?;
+        check_number(*version, command, field)?;
     }
     let end = match env.e.map(RawValue::get) {
         None | Some("false") => false,
@@ -88,15 +90,15 @@ pub(crate) fn emit_summary<'n>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Wire, parse};
+    use crate::wire::{MAX_NUMBER, Wire, parse};
 
     #[test]
     fn a_summary_round_trips_and_its_shape_is_checked() {
         let mut out = Vec::new();
-        emit_summary(&mut out, [("A", 1, 2), ("B\"b", 3, u64::MAX)], true);
+        emit_summary(&mut out, [("A", 1, 2), ("B\"b", 3, MAX_NUMBER)], true);
         assert_eq!(
             &out[4..],
-            br#"{"c":"sum","d":[["A",1,2],["B\"b",3,18446744073709551615]],"e":true}"#
+            br#"{"c":"sum","d":[["A",1,2],["B\"b",3,9007199254740992]],"e":true}"#
         );
         let Wire::Summary(s) = parse(&out[4..], 10).unwrap() else {
             panic!()
@@ -104,7 +106,7 @@ mod tests {
         assert!(s.end);
         assert_eq!(
             s.entries,
-            vec![("A".into(), 1, 2), ("B\"b".into(), 3, u64::MAX)]
+            vec![("A".into(), 1, 2), ("B\"b".into(), 3, MAX_NUMBER)]
         );
         out.clear();
         emit_summary(&mut out, [], false);
@@ -127,6 +129,14 @@ mod tests {
             ),
             (r#"{"c":"sum","d":{"A":1}}"#, "[name, incarnation, version]"),
             (r#"{"c":"sum","d":[["",1,2]]}"#, "empty name"),
+            (
+                r#"{"c":"sum","d":[["A",9007199254740993,2]]}"#,
+                "above 9007199254740992",
+            ),
+            (
+                r#"{"c":"sum","d":[["A",1,18446744073709551615]]}"#,
+                "above 9007199254740992",
+            ),
             (
                 r#"{"c":"sum","d":[],"e":1}"#,
                 r#"field "e" is not a boolean"#,

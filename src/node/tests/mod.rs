@@ -19,6 +19,7 @@ mod receiving;
 mod relay;
 mod sending;
 mod shutdown;
+mod timers;
 
 struct Script {
     node: Node,

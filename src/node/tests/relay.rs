@@ -56,3 +56,44 @@ fn a_v2_relay_copies_a_confirmation_with_the_next_hop_count() {
         ]
     );
 }
+
+#[test]
+fn hop_counts_at_the_top_of_the_number_space_are_dropped_and_above_it_close_the_link() {
+    let mut s = Script::with(
+        "Me",
+        Options {
+            max_hops: u8::MAX,
+            ..Options::default()
+        },
+    );
+    accept_v2(&mut s, 0, "A");
+    accept_v2(&mut s, 1, "B");
+    s.sent(0);
+    s.sent(1);
+    let top = crate::wire::MAX_NUMBER;
+    s.recv(
+        0,
+        &format!(r#"{{"c":"msg","f":"A","t":"B","m":1,"h":{top}}}"#),
+    );
+    s.recv(
+        0,
+        &format!(r#"{{"c":"ack","f":"A","t":"B","i":1,"s":1,"h":{top}}}"#),
+    );
+    assert_eq!(s.sent(1), Vec::<String>::new());
+    assert_eq!(s.node.stats().relay_dropped, 2);
+    // The last count a relay passes on.
+    s.recv(0, r#"{"c":"msg","f":"A","t":"B","m":1,"h":254}"#);
+    assert_eq!(s.sent(1), [r#"{"c":"msg","f":"A","t":"B","m":1,"h":255}"#]);
+    // Above the number space: malformed.
+    s.recv(
+        0,
+        &format!(r#"{{"c":"msg","f":"A","t":"B","m":1,"h":{}}}"#, top + 1),
+    );
+    assert!(matches!(
+        &s.actions()[..],
+        [Action::Close {
+            link: LinkId(0),
+            ..
+        }]
+    ));
+}
