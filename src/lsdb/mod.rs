@@ -38,7 +38,7 @@ use std::collections::HashMap;
 
 use crate::LinkId;
 use crate::routing::{Route, TableFull};
-use descriptions::{Descriptions, Lists};
+use descriptions::{Descriptions, Lists, MUTUAL};
 use search::Search;
 
 /// A description as read from the database.
@@ -59,6 +59,17 @@ impl<'a> View<'a> {
     pub fn neighbors(&self) -> impl Iterator<Item = &'a str> + 'a {
         let db = self.db;
         self.lists.neighbor_ids().map(move |i| db.name(i))
+    }
+
+    /// Its direct v2 peers that list it back: its edges that count (see the module
+    /// documentation).
+    pub fn linked(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let db = self.db;
+        self.lists
+            .neighbors
+            .iter()
+            .filter(|&&w| w & MUTUAL != 0)
+            .map(move |&w| db.name(w & !MUTUAL))
     }
 
     /// Its direct peers that speak only v1.

@@ -20,6 +20,7 @@
 //! | `flooding.rs` | v2: this agent's own description, flooding, purging the database |
 //! | `db_sync.rs` | v2: database summaries exchanged when a link comes up |
 //! | `routes.rs` | shortest paths applied to the routing table, `Meet` and `Lose` |
+//! | `graph.rs` | the mesh as this agent sees it, in Graphviz DOT ([`Node::graph`]) |
 //! | `relay.rs` | messages and confirmations that arrive: believability, relaying, holding |
 //! | `sending.rs` | this agent's own messages: outboxes, numbering, resends, confirmations |
 //! | `receiving.rs` | messages for this agent: inboxes, order, duplicates, acks owed |
@@ -61,6 +62,7 @@ mod announce;
 mod db_sync;
 mod dial;
 mod flooding;
+mod graph;
 mod hello;
 mod keepalive;
 mod links;

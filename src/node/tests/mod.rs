@@ -12,6 +12,7 @@ mod announce;
 mod db_sync;
 mod dial;
 mod flooding;
+mod graph;
 mod hello;
 mod keepalive;
 mod links;
