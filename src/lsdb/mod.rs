@@ -130,6 +130,11 @@ pub struct Direct<'a> {
     pub link: LinkId,
     /// Whether the link speaks v2 (the peer confirms deliveries).
     pub v2: bool,
+    /// Whether the database exchange over the link is complete. Until it is, what this
+    /// database holds about the peer's side of the mesh may be stale (this agent may have
+    /// been cut off from it), so the peer is reached and nothing through it. A v1 peer
+    /// describes nothing and has no exchange: always `true`.
+    pub synced: bool,
 }
 
 /// The database. Holds this agent's own description too.
@@ -408,12 +413,17 @@ impl Lsdb {
         let mut peers = self.search.take_direct();
         for d in direct {
             let id = self.intern_own(d.name);
-            peers.push((id, d.link, d.v2));
+            peers.push(search::Peer {
+                id,
+                link: d.link,
+                v2: d.v2,
+                synced: d.synced,
+            });
         }
         // Ties go to the first hop with the smaller name; sorting once lets the search compare
         // indices instead of names.
         let names = &self.names;
-        peers.sort_unstable_by(|a, b| names[a.0 as usize].cmp(&names[b.0 as usize]));
+        peers.sort_unstable_by(|a, b| names[a.id as usize].cmp(&names[b.id as usize]));
         self.search.run(&self.descriptions, peers, now)
     }
 
@@ -511,6 +521,7 @@ mod tests {
                 name,
                 link: LinkId(l),
                 v2: true,
+                synced: true,
             })
             .collect()
     }

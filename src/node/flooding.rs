@@ -121,10 +121,11 @@ impl Node {
         }
         self.flooding.own_dirty = false;
         self.flooding.own_throttle.settle();
+        // A v2 peer counts once the database exchange with it is complete (see `db_sync`).
         let peers = |v2: bool| {
             self.links
                 .iter()
-                .filter(move |l| l.is_v2() == v2)
+                .filter(move |l| l.is_v2() == v2 && (!v2 || l.sync.is_synced()))
                 .filter_map(|l| l.peer.as_deref())
         };
         let withheld = std::mem::take(&mut self.flooding.own_withheld);
@@ -176,6 +177,7 @@ impl Node {
                 lsa.externals.iter().map(|n| &**n),
             )
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
+        self.sync_received(&lsa.origin);
         match received {
             Received::Newer => {
                 if self.lsdb.graph_changed() {

@@ -115,7 +115,7 @@ impl Node {
 
     /// The names and edges [`graph`](Self::graph) draws. This agent's own links come from
     /// its links and routing table as they are now, not from its description, which lags
-    /// them (a new link is described only after a while).
+    /// them (a new link is described once its database exchange is complete).
     fn drawing(&self) -> Drawing<'_> {
         let me: &str = &self.name;
         let mut nodes = BTreeMap::from([(me, Kind::Me)]);

@@ -60,7 +60,10 @@ impl Node {
         if !dialer {
             self.links.awaiting_hello -= 1;
         }
-        self.flooding.own_changed();
+        if version < 2 {
+            // A v2 peer is described once the database exchange is complete.
+            self.flooding.own_changed();
+        }
         self.paths.direct_changed();
         let Some(l) = self.links.get_mut(link) else {
             return Ok(());
@@ -76,6 +79,7 @@ impl Node {
         }
         let serial = l.serial;
         self.start_keepalive(link, serial);
+
         self.events.push_back(Event::LinkUp {
             link,
             peer: peer.to_string(),

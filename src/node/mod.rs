@@ -507,7 +507,7 @@ impl Node {
             Wire::Msg(m) if identified => self.on_msg(link, m, frame),
             Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa, frame)?,
             Wire::Ack(a) if identified && v2 => self.on_ack(link, a, frame),
-            Wire::Summary(d) if identified && v2 => self.on_summary(link, d),
+            Wire::Summary(d) if identified && v2 => self.on_summary(link, d)?,
             // A second hello, or a frame the link's version does not use: ignored.
             _ => {}
         }

@@ -157,6 +157,7 @@ impl Sim {
     pub(super) fn crash(&mut self, i: usize) {
         self.hosts[i].node = None;
         self.hosts[i].wake_at = None;
+        self.hosts[i].down_since = Some(self.now);
         for p in self.pairs.iter_mut().filter(|p| p.from == i || p.to == i) {
             p.excused = true;
         }
