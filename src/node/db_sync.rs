@@ -13,9 +13,15 @@
 //! description does not list it. Once the exchange is complete, the new descriptions have
 //! been flooded on (before the new version of this agent's description that lists the peer),
 //! so the rest of the mesh learns what changed on the peer's side before it learns the way
-//! there. Descriptions still awaited `Options::hello_timeout` after the peer's summary are
-//! given up on, and the exchange counts as complete (a peer that listed a description and
-//! then forgot it). A peer that sends no summary is never described nor routed through.
+//! there. A new version of this agent's description waits for every exchange in progress
+//! (one version for a burst of links; a lost link does not wait). An exchange still
+//! incomplete `Options::hello_timeout` after the hello counts as complete all the same (a
+//! peer that never sends its summary, or lists a description and then forgets it).
+//!
+//! Neither side waits for the other: what a side awaits never includes its own description,
+//! nor the peer's when it holds none of the peer's (nothing stale to replace), and its own
+//! description is withheld (a new version is coming) only from a peer that holds none of it
+//! and so does not await it.
 //!
 //! This module owns each link's [`DbSync`] state and the summaries' parts. It reads the
 //! database and writes descriptions to the one link being synchronised; it must not change
@@ -74,6 +80,23 @@ impl DbSync {
     }
 }
 
+/// Whether this agent (`me`), reading the summary of `peer`, awaits `origin`'s description
+/// at `listed`, holding it at `held`: when the peer holds it newer, except this agent's own
+/// (it is the one to renumber it) and the peer's own when none is held here. A peer's own
+/// description matters only to replace a stale one, which would list its neighbours of
+/// another time; where none is held, nothing is reached through the peer until it comes.
+/// Awaiting it then would stall both ends of a new link, each withholding its own
+/// description until the new version that lists the other.
+fn awaits(
+    me: &str,
+    peer: Option<&str>,
+    origin: &str,
+    held: Option<(u64, u64)>,
+    listed: (u64, u64),
+) -> bool {
+    held < Some(listed) && origin != me && (held.is_some() || peer != Some(origin))
+}
+
 impl Node {
     /// Reads part of a new peer's database summary, and sends the peer every description this
     /// agent holds newer than what it listed; after the last part, every description it did
@@ -95,12 +118,15 @@ impl Node {
         }
         let mut listed = l.sync.listed.take().unwrap_or_default();
         // A version of this agent's own description is on its way to every link (a link came
-        // or went): the one held now would be flooded through the mesh for nothing.
+        // or went): a peer that holds none of its versions would flood the one held now
+        // through the mesh for nothing, so it waits for the new one (and does not await it,
+        // see `awaits`). A peer holding an older one is sent this one: it replaces news that
+        // is staler still, and the peer awaits it.
         let withhold = self.flooding.own_waiting();
         let mine = |v: &View<'_>| withhold && v.origin == &*self.name;
         for (origin, inc, seq) in &d.entries {
             let held = self.lsdb.get(origin).map(|v| (v.inc, v.seq));
-            if held < Some((*inc, *seq)) && **origin != *self.name {
+            if awaits(&self.name, l.peer.as_deref(), origin, held, (*inc, *seq)) {
                 let want = l.sync.awaited.entry((**origin).into()).or_default();
                 *want = (*want).max((*inc, *seq));
                 if l.sync.awaited.len() > max {
@@ -108,10 +134,6 @@ impl Node {
                 }
             }
             if let Some(view) = self.lsdb.newer_than(origin, *inc, *seq, &mut listed) {
-                if mine(&view) {
-                    self.flooding.withhold_own();
-                    continue;
-                }
                 l.push_control(tx, &mut self.stats, |out| emit_description(out, view));
                 self.stats.descriptions_sent += 1;
             }
@@ -131,9 +153,6 @@ impl Node {
         }
         if l.sync.awaited.is_empty() {
             self.synced(link);
-        } else {
-            let (serial, by) = (l.serial, self.clock.now() + ms(self.opts.hello_timeout));
-            self.timers.insert(by, Timer::Sync { link, serial });
         }
         Ok(())
     }
@@ -155,6 +174,20 @@ impl Node {
         }
     }
 
+    /// Whether a v2 link that said hello has its database exchange in progress.
+    pub(super) fn exchanges_pending(&self) -> bool {
+        self.links
+            .iter()
+            .any(|l| l.peer.is_some() && l.is_v2() && !l.sync.synced)
+    }
+
+    /// Arms the timer by which the exchange over `link`, whose hello just came, counts as
+    /// complete.
+    pub(super) fn arm_sync(&mut self, link: LinkId, serial: u64) {
+        let by = self.clock.now() + ms(self.opts.hello_timeout);
+        self.timers.insert(by, Timer::Sync { link, serial });
+    }
+
     /// The exchange timer of `link` fired: an exchange still incomplete counts as complete.
     pub(super) fn sync_due(&mut self, link: LinkId, serial: u64) {
         if self.links.serial(link) == Some(serial)
@@ -173,7 +206,7 @@ impl Node {
         l.sync.synced = true;
         l.sync.awaited = HashMap::new();
         self.flooding.own_changed();
-        self.paths.direct_changed();
+        self.paths.changed();
     }
 
     /// Sends the summary of the database on v2 links that just said hello: which version of

@@ -60,10 +60,9 @@ impl Node {
         if !dialer {
             self.links.awaiting_hello -= 1;
         }
-        if version < 2 {
-            // A v2 peer is described once the database exchange is complete.
-            self.flooding.own_changed();
-        }
+        // A new version of this agent's description is coming (a v2 peer is in it once the
+        // database exchange is complete): the exchange withholds the one held now.
+        self.flooding.own_changed();
         self.paths.direct_changed();
         let Some(l) = self.links.get_mut(link) else {
             return Ok(());
@@ -79,6 +78,9 @@ impl Node {
         }
         let serial = l.serial;
         self.start_keepalive(link, serial);
+        if version >= 2 {
+            self.arm_sync(link, serial);
+        }
 
         self.events.push_back(Event::LinkUp {
             link,
