@@ -57,7 +57,9 @@ impl Node {
         self.routing
             .add_direct(&peer, link, version >= 2)
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
-        if !dialer {
+        if let LinkOrigin::Dialed(c) = origin {
+            self.dialler.succeeded(c);
+        } else {
             self.links.awaiting_hello -= 1;
         }
         // A new version of this agent's description is coming (a v2 peer is in it once the

@@ -15,6 +15,7 @@
 //! | `stream.rs` | a link's bytes: frame decoder, outbound buffer (where a secure layer goes) |
 //! | `keepalive.rs` | pings after silence, closing after an unanswered one |
 //! | `dial.rs` | `connect` calls, reconnection and its jitter |
+//! | `backoff.rs` | how long a dial waits after failures in a row (pure) |
 //! | `hello.rs` | the hello, version negotiation, refusing duplicates |
 //! | `announce.rs` | v1 announcements: what each original peer was told and told us |
 //! | `flooding.rs` | v2: this agent's own description, flooding, purging the database |
@@ -59,6 +60,7 @@ use crate::wire::{self, Wire};
 use crate::{ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError};
 
 mod announce;
+mod backoff;
 mod db_sync;
 mod dial;
 mod flooding;
@@ -78,6 +80,7 @@ mod timers;
 pub(crate) use sending::Json;
 pub use stats::Stats;
 
+use backoff::Backoff;
 use dial::Dialler;
 use flooding::Flooding;
 use links::Links;
@@ -166,6 +169,10 @@ impl Node {
         if !wire::name_is_valid(name) {
             return Err(Error::InvalidName { len: name.len() });
         }
+        let backoff = Backoff::new(
+            ms(opts.auto_reconnect_interval),
+            ms(opts.auto_reconnect_max_interval),
+        );
         Ok(Node {
             name: name.into(),
             routing: Routing::new(opts.max_known_names),
@@ -175,7 +182,7 @@ impl Node {
             clock: Clock::new(now),
             inc: incarnation,
             links: Links::default(),
-            dialler: Dialler::new(incarnation),
+            dialler: Dialler::new(incarnation, backoff),
             flooding: Flooding::new(),
             outboxes: Outboxes::new(),
             inboxes: Inboxes::default(),
