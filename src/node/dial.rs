@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use crate::{ConnectId, Event, LinkId};
+use crate::{ConnectId, Event, LinkDownReason, LinkId};
 
 use super::backoff::Backoff;
 use super::timers::{Timer, Timers};
@@ -33,6 +33,8 @@ enum DialState {
     Cancelled,
     /// Failed with auto-reconnect off.
     Stopped,
+    /// It reached this agent itself: dialling it again would only reach it again.
+    ReachedSelf,
 }
 
 /// One `connect` call.
@@ -150,6 +152,20 @@ impl Dialler {
         }
     }
 
+    /// The dial reached this agent itself: it stops for good. Returns `None` unless it was
+    /// connecting or linked (a dial cancelled or stopped meanwhile stays so), else the link it
+    /// had, if any.
+    fn reached_self(&mut self, connect: ConnectId) -> Option<Option<LinkId>> {
+        let d = self.get_mut(connect)?;
+        let link = match d.state {
+            DialState::Connecting => None,
+            DialState::Linked(link) => Some(link),
+            _ => return None,
+        };
+        d.state = DialState::ReachedSelf;
+        Some(link)
+    }
+
     /// Cancels the dial; returns the link it had, if it was linked, or `None` if no such dial
     /// was ever made.
     pub(super) fn cancel(&mut self, connect: ConnectId) -> Option<Option<LinkId>> {
@@ -238,6 +254,23 @@ impl Node {
             connect,
             error,
             retry_in,
+        });
+    }
+
+    /// Dial `connect` reached this agent itself (its caller saw the connection arrive): it
+    /// stops for good, its link (if it was reported up) closes, and it is reported once, with
+    /// `error` and no retry.
+    pub(super) fn dialled_self(&mut self, connect: ConnectId, error: String) {
+        let Some(link) = self.dialler.reached_self(connect) else {
+            return;
+        };
+        if let Some(link) = link {
+            self.close_link(link, LinkDownReason::Disconnected);
+        }
+        self.events.push_back(Event::ConnectFailed {
+            connect,
+            error,
+            retry_in: None,
         });
     }
 

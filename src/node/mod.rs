@@ -260,6 +260,17 @@ impl Node {
         self.connect_failed(connect, error, t);
     }
 
+    /// A dial for `connect` reached this agent itself: the caller saw a connection arrive on
+    /// one of this agent's listeners from that dial's own socket (the accepted connection's
+    /// two ends are the dialling socket's two ends). The dial stops for good and is reported
+    /// once, as [`Event::ConnectFailed`] with `error` and no retry; its link, if reported up,
+    /// is closed. Hand the accepted connection to no one: it is the same connection.
+    pub fn handle_self_dial(&mut self, connect: ConnectId, error: String, now: Instant) {
+        self.tick(now);
+        self.dialled_self(connect, error);
+        self.commit();
+    }
+
     /// Time has passed: fires due timers (keepalive, handshake limits, reconnections,
     /// retransmissions, deadlines, forgetting).
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -418,6 +429,15 @@ impl Node {
     /// Whether `link` is open as far as the core knows.
     pub fn has_link(&self, link: LinkId) -> bool {
         self.links.is_open(link)
+    }
+
+    /// The `connect` call behind `link`, if this agent dialled it (whether it said hello or
+    /// not).
+    pub fn link_dial(&self, link: LinkId) -> Option<ConnectId> {
+        match self.links.get(link)?.origin {
+            LinkOrigin::Dialed(c) => Some(c),
+            LinkOrigin::Accepted => None,
+        }
     }
 
     /// The name of the peer on `link`, once it has said hello.

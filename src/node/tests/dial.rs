@@ -168,3 +168,58 @@ fn the_jitter_is_the_incarnations_and_a_cap_below_the_interval_means_no_back_off
     };
     assert_eq!(waits(7, flat), vec![1000; 6]);
 }
+
+#[test]
+fn a_dial_that_reached_this_agent_itself_is_reported_once_and_never_retried() {
+    let mut s = Script::new("Ames");
+    // Still connecting when the shell recognises it.
+    let c = s.node.connect();
+    s.actions();
+    let now = s.now();
+    s.node.handle_self_dial(c, "reached itself".into(), now);
+    assert_eq!(
+        s.events(),
+        vec![Event::ConnectFailed {
+            connect: c,
+            error: "reached itself".into(),
+            retry_in: None
+        }]
+    );
+    // Already reported up (and saying hello to itself): the link is closed too.
+    let d = s.node.connect();
+    s.actions();
+    s.up(0, LinkOrigin::Dialed(d));
+    let now = s.now();
+    s.node.handle_self_dial(d, "reached itself".into(), now);
+    assert!(matches!(
+        s.actions()[..],
+        [Action::Close {
+            link: LinkId(0),
+            ..
+        }]
+    ));
+    let events = s.events();
+    assert!(matches!(
+        events[..],
+        [
+            Event::LinkDown {
+                peer: None,
+                reason: LinkDownReason::Disconnected,
+                ..
+            },
+            Event::ConnectFailed { retry_in: None, .. }
+        ]
+    ));
+    // Neither is dialled again, however long the agent runs, nor reported again.
+    s.advance(600_000);
+    assert!(s.actions().is_empty());
+    let now = s.now();
+    s.node.handle_self_dial(c, "reached itself".into(), now);
+    assert!(s.events().is_empty());
+    // A dial disconnected meanwhile stays disconnected, silently.
+    let e = s.node.connect();
+    s.actions();
+    s.node.disconnect_connect(e, now).unwrap();
+    s.node.handle_self_dial(e, "reached itself".into(), now);
+    assert!(s.events().is_empty());
+}
