@@ -1,6 +1,6 @@
 //! The simulator's invariants: as the run goes (every pair's messages arrive at the right
 //! agent, once and in order; nothing is given up; a crashed agent, once lost, is not met
-//! again while nobody else believes in it), and at quiescence (every routing table
+//! again on news nobody holds any more), and at quiescence (every routing table
 //! loop-free and shortest for the graph really up, exactly the reachable names known, nothing
 //! queued or held, timers and descriptions bounded, every message handed over and confirmed).
 //! Violations are collected in `Sim::errors` and turned into one failure naming the seed and
@@ -40,23 +40,21 @@ impl Sim {
                 .errors
                 .push(format!("{} gave up on a message: {e:?}", name(i))),
             Event::Meet { name: met } => self.met(i, &met),
-            Event::Lose { name: lost } => {
-                if let Some(j) = index_of(&lost) {
-                    self.hosts[i].lost.insert(j, self.now);
-                }
-            }
+            Event::Lose { name: lost } => self.lost(i, &lost),
             _ => {}
         }
     }
 
     /// Agent `i` met `met`, which may be down: a crashed agent is gone for good once `i` has
-    /// lost it, unless somebody else still believes in it. After the crash, its neighbours
-    /// notice and their new descriptions spread; until they have reached every agent, some
-    /// still route to it, and what they say may bring it back to `i` (news of an agent
-    /// travels no faster than news of its end, and a partition that has not been noticed yet
-    /// hides the end from a whole side). But once nobody else routes to it, nothing `i` meets
-    /// it by can be fresh: a stale description of it that still lists its neighbours, theirs
-    /// that still list it, a database kept while `i` was cut off.
+    /// lost it, while nobody believes in it any more. After the crash its neighbours notice,
+    /// and their new descriptions spread; until they have reached everyone, some agents still
+    /// route to it, and what they said before they knew better is still on its way (news of
+    /// an agent travels no faster than news of its end, and a partition not noticed yet
+    /// hides the end from a whole side). So a meeting is a fault only when nobody else routes
+    /// to it and nobody stopped more recently than news takes to cross the mesh (every link
+    /// of the longest path at the slowest latency): then nothing `i` met it by can be fresh,
+    /// only stale (a description of it that still lists its neighbours, theirs that still
+    /// list it, a database kept while `i` was cut off).
     fn met(&mut self, i: usize, met: &str) {
         let Some(j) = index_of(met) else {
             return;
@@ -72,12 +70,23 @@ impl Sim {
             .iter()
             .enumerate()
             .any(|(k, h)| k != i && h.node.as_ref().is_some_and(|n| n.route(met).is_some()));
-        if !believed {
+        let crossing = (self.hosts.len() as u64 - 1) * self.cfg.latency.1;
+        let doubted = self.hosts[j].last_doubted;
+        if !believed && self.now > doubted + crossing {
             self.errors.push(format!(
-                "at {} ms, {} met {met} again, down since {down} ms and lost at {lost} ms; nobody else routes to it",
+                "at {} ms, {} met {met} again, down since {down} ms and lost at {lost} ms; \
+                 nobody else has routed to it since {doubted} ms",
                 self.now,
                 name(i)
             ));
+        }
+    }
+
+    /// Agent `i` lost `lost`.
+    fn lost(&mut self, i: usize, lost: &str) {
+        if let Some(j) = index_of(lost) {
+            self.hosts[i].lost.insert(j, self.now);
+            self.hosts[j].last_doubted = self.now;
         }
     }
 

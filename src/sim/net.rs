@@ -79,6 +79,8 @@ pub(super) struct Host {
     /// When its core last lost each agent (by index), for the check that a vanished agent
     /// is not met again.
     pub(super) lost: BTreeMap<usize, u64>,
+    /// When an agent last stopped routing to this one (it lost it, or crashed).
+    pub(super) last_doubted: u64,
     /// Routing updates as of the last look (`Node::routing_updates`).
     updates: u64,
 }
@@ -95,6 +97,7 @@ impl Host {
             wake_at: None,
             down_since: None,
             lost: BTreeMap::new(),
+            last_doubted: 0,
             updates: 0,
         }
     }
