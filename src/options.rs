@@ -30,8 +30,17 @@ pub struct Options {
     /// Re-dial a connection made with `connect` when it fails or drops (never one dropped with
     /// `disconnect`). Default `true` (the original's `autoReconnect`).
     pub auto_reconnect: bool,
-    /// Wait between reconnection attempts. Default 1000 ms (`autoReconnectInterval`).
+    /// Wait before re-dialling a connection that dropped after its hello, and the least wait
+    /// between reconnection attempts. Default 1000 ms (`autoReconnectInterval`).
     pub auto_reconnect_interval: Duration,
+    /// The most a reconnection waits. Each attempt in a row that fails (refused, or closed
+    /// before its hello) doubles the wait from `auto_reconnect_interval` up to this, drawn
+    /// from the upper half of the doubled wait so that agents that lost the same peer do not
+    /// all retry at once; a link that completes its hello starts again from the interval.
+    /// Default 30 s: a dead address costs one attempt per half minute instead of one a
+    /// second, and an agent back from a long outage is linked again within half a minute.
+    /// At or below `auto_reconnect_interval`, every attempt waits the interval.
+    pub auto_reconnect_max_interval: Duration,
     /// Keep messages for names not reachable yet, and send them once the name is met. When
     /// `false`, sending to an unreachable name is an error. Default `true` (`queueMessages`).
     pub queue_messages: bool,
@@ -108,6 +117,7 @@ impl Default for Options {
         Options {
             auto_reconnect: true,
             auto_reconnect_interval: Duration::from_millis(1000),
+            auto_reconnect_max_interval: Duration::from_secs(30),
             queue_messages: true,
             ping_timeout: Duration::from_millis(1500),
             ping_after: Duration::from_millis(5000),
@@ -142,5 +152,6 @@ mod tests {
         assert_eq!(o.max_frame_len, 16 << 20);
         assert_eq!(o.hello_timeout.as_secs(), 5);
         assert_eq!(o.max_queued_per_destination, 10_000);
+        assert_eq!(o.auto_reconnect_max_interval.as_secs(), 30);
     }
 }

@@ -75,7 +75,9 @@ impl Victim {
         Raw::connect(self.addr)
     }
 
-    /// An attacker that has said hello as `name` (v1, or v2 with `v2`).
+    /// An attacker that has said hello as `name` (v1, or v2 with `v2`; a v2 one also sends
+    /// an empty database summary, so that its database exchange is complete and the victim
+    /// routes through it).
     fn identified(&mut self, name: &str, v2: bool) -> Raw {
         let mut raw = self.attacker();
         let v = if v2 { r#","v":2"# } else { "" };
@@ -85,6 +87,9 @@ impl Victim {
         );
         let answer = raw.recv(&mut self.c);
         assert!(answer.starts_with(r#"{"a":"hi!""#), "{answer}");
+        if v2 {
+            raw.send(&mut self.c, r#"{"c":"sum","d":[],"e":true}"#);
+        }
         raw
     }
 

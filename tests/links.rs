@@ -212,3 +212,59 @@ fn a_burst_longer_than_a_polls_read_budget_arrives_whole_and_in_order() {
     let expected: Vec<String> = (0..n).map(|i| i.to_string()).collect();
     assert!(bodies == expected, "out of order or duplicated");
 }
+
+/// The `ConnectFailed` events agent `i` reported.
+fn connect_failures(
+    c: &Cluster,
+    i: usize,
+) -> Vec<(secretagent::ConnectId, String, Option<Duration>)> {
+    c.log[i]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConnectFailed {
+                connect,
+                error,
+                retry_in,
+            } => Some((*connect, error.clone(), *retry_in)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_that_dials_its_own_address_says_so_once_and_does_not_retry() {
+    let mut c = Cluster::new();
+    // Once by the address it listens on, once through a listener on every interface.
+    let (me, addr) = c.add_listening("Narcissus", fast());
+    let port = c.agents[me].listen("0.0.0.0:0").unwrap().port();
+    let wildcard = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let first = c.agents[me].connect(addr).unwrap();
+    let second = c.agents[me].connect(wildcard).unwrap();
+    c.run_until("both dials reported", LIMIT, |c| {
+        connect_failures(c, me).len() == 2
+    });
+    for (id, to) in [(first, addr), (second, wildcard)] {
+        let (_, error, retry_in) = connect_failures(&c, me)
+            .into_iter()
+            .find(|f| f.0 == id)
+            .expect("reported");
+        assert_eq!(retry_in, None, "not retried: {error}");
+        assert!(
+            error.contains(&to.to_string()) && error.contains("dialled its own address"),
+            "{error}"
+        );
+    }
+    // Neither end took the other for an impostor claiming its name, and no link came up.
+    assert!(
+        !c.log[me].iter().any(|e| matches!(
+            e,
+            Event::LinkDown {
+                reason: LinkDownReason::OwnName,
+                ..
+            } | Event::LinkUp { .. }
+        )),
+        "{}",
+        c.dump()
+    );
+    assert_eq!(c.agents[me].stats().links, 0);
+}

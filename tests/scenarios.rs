@@ -31,6 +31,16 @@ fn spies_wolf_reaches_rosenberg_through_ames_after_disconnecting_him() {
                 a.everybody().len() == 2 && s.descriptions == 3 && !s.paths_pending
             })
     });
+    // Every agent knows the link between its two peers (each has described it, once its
+    // database exchange was complete), so a link that fails next fails over at once.
+    let names = ["Ames", "Rosenberg", "Wolf"];
+    c.run_until("every agent knows the whole ring", LIMIT, |c| {
+        c.agents.iter().all(|a| {
+            let others: Vec<&str> = names.into_iter().filter(|n| *n != a.name()).collect();
+            a.graph()
+                .contains(&format!("\"{}\" -- \"{}\";", others[0], others[1]))
+        })
+    });
 
     let meeting = json!({"subject": "Meeting", "content": "KGB meeting in Moscow - 1st February"});
     c.agents[ros].send_message("Wolf", &meeting).unwrap();

@@ -393,6 +393,12 @@ impl Agent {
         self.node.link_peer(self.node.route(name)?.link)
     }
 
+    /// The mesh as this agent sees it, in Graphviz DOT, as `tinc dump graph` prints it: see
+    /// [`Node::graph`] for what is drawn and how.
+    pub fn graph(&self) -> String {
+        self.node.graph()
+    }
+
     /// The agent's own accounting.
     pub fn stats(&self) -> Stats {
         self.node.stats()

@@ -200,6 +200,9 @@ impl Agent {
             };
             match listener.accept() {
                 Ok((stream, addr)) => {
+                    if self.dialled_self(&stream, addr, now) {
+                        continue;
+                    }
                     if let Ok(k) = self.insert_conn(stream, None, Some(addr)) {
                         self.node
                             .handle_link_up(LinkId(k), LinkOrigin::Accepted, now);
@@ -211,6 +214,42 @@ impl Agent {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Whether `stream`, just accepted from `peer`, is one of this agent's own dials come
+    /// back to it: its two ends are those of a dialling socket, swapped. If so the core is
+    /// told (the dial stops, reported once), and the caller drops `stream`; the dialling
+    /// socket goes too (the core closes it if it was reported up).
+    fn dialled_self(&mut self, stream: &TcpStream, peer: SocketAddr, now: Instant) -> bool {
+        let here = stream.local_addr().ok();
+        let found = self.sources.iter().find_map(|(key, s)| match s {
+            Source::Link(c)
+                if c.addr.is_some()
+                    && c.addr == here
+                    && c.stream.local_addr().is_ok_and(|a| a == peer) =>
+            {
+                Some((key, c.connecting))
+            }
+            _ => None,
+        });
+        let Some((key, connecting)) = found else {
+            return false;
+        };
+        let Some(connect) = connecting.or_else(|| self.node.link_dial(LinkId(key))) else {
+            return false;
+        };
+        if connecting.is_some() {
+            // Never reported up: the core knows only the dial.
+            self.remove_conn(key);
+        }
+        let to = here.map_or_else(String::new, |a| format!("{a} "));
+        let error = format!(
+            "connecting to {to}reached this agent itself (\"{}\" dialled its own address); \
+             it is not dialled again",
+            self.node.name()
+        );
+        self.node.handle_self_dial(connect, error, now);
+        true
     }
 
     pub(super) fn insert_conn(
@@ -276,8 +315,17 @@ impl Agent {
         };
         match outcome {
             Ok(()) => {
-                if let Some(Source::Link(c)) = self.sources.get_mut(key) {
-                    c.connecting = None;
+                // A dial that reached this agent's own listener is recognised when that side
+                // accepts it: accept what waits before reporting the link.
+                let listeners: Vec<usize> = (self.sources.iter())
+                    .filter_map(|(k, s)| matches!(s, Source::Listener(_)).then_some(k))
+                    .collect();
+                for k in listeners {
+                    self.accept(k, now);
+                }
+                match self.sources.get_mut(key) {
+                    Some(Source::Link(c)) if c.connecting == Some(id) => c.connecting = None,
+                    _ => return,
                 }
                 self.node
                     .handle_link_up(LinkId(key), LinkOrigin::Dialed(id), now);

@@ -57,7 +57,7 @@ use std::collections::HashMap;
 
 use crate::LinkId;
 use crate::routing::{Route, TableFull};
-use descriptions::{Descriptions, Lists};
+use descriptions::{Descriptions, Lists, MUTUAL};
 use search::Search;
 
 /// A description as read from the database.
@@ -78,6 +78,17 @@ impl<'a> View<'a> {
     pub(crate) fn neighbors(&self) -> impl Iterator<Item = &'a str> + 'a {
         let db = self.db;
         self.lists.neighbor_ids().map(move |i| db.name(i))
+    }
+
+    /// Its direct v2 peers that list it back: its edges that count (see the module
+    /// documentation).
+    pub(crate) fn linked(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let db = self.db;
+        self.lists
+            .neighbors
+            .iter()
+            .filter(|&&w| w & MUTUAL != 0)
+            .map(move |&w| db.name(w & !MUTUAL))
     }
 
     /// Its direct peers that speak only v1.
@@ -143,6 +154,11 @@ pub(crate) struct Direct<'a> {
     pub(crate) link: LinkId,
     /// Whether the link speaks v2 (the peer confirms deliveries).
     pub(crate) v2: bool,
+    /// Whether the database exchange over the link is complete. Until it is, what this
+    /// database holds about the peer's side of the mesh may be stale (this agent may have
+    /// been cut off from it), so the peer is reached and nothing through it. A v1 peer
+    /// describes nothing and has no exchange: always `true`.
+    pub(crate) synced: bool,
 }
 
 /// The database. Holds this agent's own description too.
@@ -264,7 +280,6 @@ impl Lsdb {
     }
 
     /// The description of `origin`.
-    #[cfg(test)]
     pub(crate) fn get(&self, origin: &str) -> Option<View<'_>> {
         self.view(*self.ids.get(origin)?)
     }
@@ -503,12 +518,17 @@ impl Lsdb {
         let mut peers = self.search.take_direct();
         for d in direct {
             let id = self.intern_own(d.name);
-            peers.push((id, d.link, d.v2));
+            peers.push(search::Peer {
+                id,
+                link: d.link,
+                v2: d.v2,
+                synced: d.synced,
+            });
         }
         // Ties go to the first hop with the smaller name; sorting once lets the search compare
         // indices instead of names.
         let names = &self.names;
-        peers.sort_unstable_by(|a, b| names[a.0 as usize].cmp(&names[b.0 as usize]));
+        peers.sort_unstable_by(|a, b| names[a.id as usize].cmp(&names[b.id as usize]));
         self.search.run(&self.descriptions, peers, now)
     }
 
@@ -653,6 +673,7 @@ mod tests {
                 name,
                 link: LinkId(l),
                 v2: true,
+                synced: true,
             })
             .collect()
     }

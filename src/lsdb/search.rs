@@ -37,8 +37,16 @@ impl Found {
     }
 }
 
-/// A direct peer as the search holds it: (id, link, whether the link speaks v2).
-pub(super) type Peer = (u32, LinkId, bool);
+/// A direct peer as the search holds it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer {
+    pub(super) id: u32,
+    pub(super) link: LinkId,
+    /// The link speaks v2.
+    pub(super) v2: bool,
+    /// What lies beyond the peer is reached through it (see [`Direct::synced`](super::Direct)).
+    pub(super) synced: bool,
+}
 
 /// The search, its buffers and its results.
 #[derive(Debug)]
@@ -140,13 +148,18 @@ impl Search {
         if self.levels.len() < 2 {
             self.levels.resize_with(2, Vec::new);
         }
-        for (k, &(id, _, _)) in self.direct.iter().enumerate() {
+        for (k, peer) in self.direct.iter().enumerate() {
+            let id = peer.id;
             self.found[id as usize] = Found {
                 hops: 1,
                 via: k as u32,
             };
             self.upstream[id as usize * words + k / 64] |= 1 << (k % 64);
-            self.levels[1].push(id);
+            // A peer whose side of the database may be stale is reached, and nothing through
+            // it: it is never visited (nothing else reaches it in fewer hops).
+            if peer.synced {
+                self.levels[1].push(id);
+            }
         }
     }
 
@@ -247,19 +260,20 @@ impl Search {
         unlisting.extend(
             self.direct
                 .iter()
-                .filter(|&&(id, _, v2)| {
-                    v2 && descriptions.is_described(id) && !descriptions.lists_peer(id, self.me)
+                .filter(|p| {
+                    p.v2 && descriptions.is_described(p.id)
+                        && !descriptions.lists_peer(p.id, self.me)
                 })
-                .map(|&(id, _, _)| id),
+                .map(|p| p.id),
         );
         for id in 0..self.found.len() as u32 {
             let described = descriptions.is_described(id);
             let route = self.found[id as usize].get().map(|f| {
-                let (via, link, v2) = self.direct[f.via as usize];
+                let via = self.direct[f.via as usize];
                 Route {
-                    link,
+                    link: via.link,
                     hops: Some(f.hops),
-                    confirmed: v2 && (described || id == via),
+                    confirmed: via.v2 && (described || id == via.id),
                 }
             });
             if self.routes[id as usize] != route {
@@ -315,7 +329,7 @@ impl Search {
 
     /// Whether `link` is the first hop of a shortest path to `id`, as of the last search.
     pub(super) fn upstream_of(&self, id: u32, link: LinkId) -> bool {
-        let Some(k) = self.direct.iter().position(|d| d.1 == link) else {
+        let Some(k) = self.direct.iter().position(|d| d.link == link) else {
             return false;
         };
         self.routes[id as usize].is_some()
@@ -327,7 +341,7 @@ impl Search {
 
     /// The ids of the direct peers of the last search.
     pub(super) fn direct_ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.direct.iter().map(|d| d.0)
+        self.direct.iter().map(|d| d.id)
     }
 
     /// When `id`'s description was found unreachable, if it was.
@@ -437,6 +451,7 @@ mod tests {
                 name: p,
                 link: LinkId(i),
                 v2: true,
+                synced: true,
             })
             .collect();
         db.shortest_paths(&d, 0);

@@ -1,14 +1,21 @@
 //! Dialling and reconnection: each `connect` call is a [`Dial`] that lives as long as the node,
 //! through its connections, failures, waits and reconnections.
 //!
-//! This module owns the dials, their states, the reconnection timers and the jitter that keeps
-//! two agents from re-dialling each other in step. It never opens a connection itself (it asks
-//! the caller, [`Action::Dial`]) and must not touch a link's state: it only learns that a link
-//! of its dial came up or went down.
+//! This module owns the dials, their states, the count of failures in a row that the
+//! [`Backoff`] turns into a wait, the reconnection timers, and the generator behind the jitter
+//! that keeps agents from re-dialling in step (seeded by the incarnation: the core has no
+//! other randomness, and a simulated run replays). A failure is a connection refused or one
+//! that closed before its hello; a link that completes its hello is a success and starts the
+//! count again. It never opens a connection itself (it asks the caller, [`Action::Dial`]) and
+//! must not touch a link's state: it only learns that a link of its dial came up, said hello,
+//! or went down.
 
-use crate::{ConnectId, Event, LinkId};
+use std::time::Duration;
 
-use super::timers::{Timer, Timers, ms};
+use crate::{ConnectId, Event, LinkDownReason, LinkId};
+
+use super::backoff::Backoff;
+use super::timers::{Timer, Timers};
 use super::{Action, Node};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +33,8 @@ enum DialState {
     Cancelled,
     /// Failed with auto-reconnect off.
     Stopped,
+    /// It reached this agent itself: dialling it again would only reach it again.
+    ReachedSelf,
 }
 
 /// One `connect` call.
@@ -34,21 +43,37 @@ struct Dial {
     state: DialState,
     /// Counts scheduled reconnections, so a stale timer can be recognised.
     attempt: u64,
+    /// Attempts in a row that failed (refused, or closed before the hello) since the last
+    /// link that said hello.
+    failures: u32,
+}
+
+/// Why a reconnection is scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// An attempt failed, or the link went down: the back-off decides.
+    Failed,
+    /// The dial slept while its peer was linked by another connection, and that link went:
+    /// the interval, plus up to half of it more, so that two agents whose duplicate links
+    /// both closed do not re-dial in step.
+    Woken,
 }
 
 /// Every `connect` call made, by id.
 #[derive(Debug)]
 pub(super) struct Dialler {
     dials: Vec<Dial>,
+    backoff: Backoff,
     /// The reconnection jitter's xorshift state.
     rng: u64,
 }
 
 impl Dialler {
-    /// No dials yet; the jitter is seeded from `incarnation`.
-    pub(super) fn new(incarnation: u64) -> Dialler {
+    /// No dials yet; waits follow `backoff`, and the jitter is seeded from `incarnation`.
+    pub(super) fn new(incarnation: u64, backoff: Backoff) -> Dialler {
         Dialler {
             dials: Vec::new(),
+            backoff,
             rng: incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
         }
     }
@@ -59,6 +84,7 @@ impl Dialler {
         self.dials.push(Dial {
             state: DialState::Connecting,
             attempt: 0,
+            failures: 0,
         });
         id
     }
@@ -79,10 +105,19 @@ impl Dialler {
         }
     }
 
+    /// The dial's link said hello: the address works, and the next failure waits the
+    /// interval again.
+    pub(super) fn succeeded(&mut self, connect: ConnectId) {
+        if let Some(d) = self.get_mut(connect) {
+            d.failures = 0;
+        }
+    }
+
     /// The dial reached `name`, which is linked already: it sleeps until that link goes.
     pub(super) fn dormant(&mut self, connect: ConnectId, name: &str) {
         if let Some(d) = self.get_mut(connect) {
             d.state = DialState::Dormant(name.into());
+            d.failures = 0;
         }
     }
 
@@ -117,6 +152,20 @@ impl Dialler {
         }
     }
 
+    /// The dial reached this agent itself: it stops for good. Returns `None` unless it was
+    /// connecting or linked (a dial cancelled or stopped meanwhile stays so), else the link it
+    /// had, if any.
+    fn reached_self(&mut self, connect: ConnectId) -> Option<Option<LinkId>> {
+        let d = self.get_mut(connect)?;
+        let link = match d.state {
+            DialState::Connecting => None,
+            DialState::Linked(link) => Some(link),
+            _ => return None,
+        };
+        d.state = DialState::ReachedSelf;
+        Some(link)
+    }
+
     /// Cancels the dial; returns the link it had, if it was linked, or `None` if no such dial
     /// was ever made.
     pub(super) fn cancel(&mut self, connect: ConnectId) -> Option<Option<LinkId>> {
@@ -139,31 +188,31 @@ impl Dialler {
         }
     }
 
-    /// Schedules a reconnection `interval` ticks after `t`, plus up to half of it more with
-    /// `jitter`.
-    fn schedule(
-        &mut self,
-        connect: ConnectId,
-        t: u64,
-        interval: u64,
-        jitter: bool,
-        timers: &mut Timers,
-    ) {
-        let mut delay = interval;
-        if jitter {
-            // Two agents whose duplicate links both closed would otherwise re-dial in step.
-            delay = delay.saturating_add(self.random() % (delay / 2 + 1));
-        }
+    /// Schedules a reconnection after tick `t`; returns the wait, in ticks.
+    fn schedule(&mut self, connect: ConnectId, t: u64, retry: Retry, timers: &mut Timers) -> u64 {
+        let random = self.random();
+        let backoff = self.backoff;
         let Some(d) = self.get_mut(connect) else {
-            return;
+            return 0;
+        };
+        let wait = match retry {
+            Retry::Failed => {
+                d.failures = d.failures.saturating_add(1);
+                backoff.wait(d.failures, random)
+            }
+            Retry::Woken => {
+                let interval = backoff.wait(1, random);
+                interval.saturating_add(random % (interval / 2 + 1))
+            }
         };
         d.state = DialState::Waiting;
         d.attempt += 1;
         let attempt = d.attempt;
         timers.insert(
-            t.saturating_add(delay),
+            t.saturating_add(wait),
             Timer::Reconnect { connect, attempt },
         );
+        wait
     }
 
     /// The dials asleep on `name`.
@@ -186,21 +235,21 @@ impl Dialler {
 }
 
 impl Node {
-    /// A connection attempt for `connect` failed at tick `t`: retried after the interval, if
-    /// reconnecting is on, and reported.
+    /// A connection attempt for `connect` failed at tick `t`: retried after the back-off, if
+    /// reconnecting is on, and reported with the wait.
     pub(super) fn connect_failed(&mut self, connect: ConnectId, error: String, t: u64) {
         if !self.dialler.is_connecting(connect) {
             return;
         }
-        let retry_in = self
-            .opts
-            .auto_reconnect
-            .then_some(self.opts.auto_reconnect_interval);
-        if retry_in.is_some() {
-            self.schedule_reconnect(connect, t, false);
+        let retry_in = if self.opts.auto_reconnect {
+            let wait = self
+                .dialler
+                .schedule(connect, t, Retry::Failed, &mut self.timers);
+            Some(Duration::from_millis(wait))
         } else {
             self.dialler.stop(connect);
-        }
+            None
+        };
         self.events.push_back(Event::ConnectFailed {
             connect,
             error,
@@ -208,13 +257,32 @@ impl Node {
         });
     }
 
-    /// The link of dial `connect` went down: reconnect, or stop if reconnecting is off. A dial
-    /// that moved on (cancelled, or gone dormant on a duplicate) stays as it is.
+    /// Dial `connect` reached this agent itself (its caller saw the connection arrive): it
+    /// stops for good, its link (if it was reported up) closes, and it is reported once, with
+    /// `error` and no retry.
+    pub(super) fn dialled_self(&mut self, connect: ConnectId, error: String) {
+        let Some(link) = self.dialler.reached_self(connect) else {
+            return;
+        };
+        if let Some(link) = link {
+            self.close_link(link, LinkDownReason::Disconnected);
+        }
+        self.events.push_back(Event::ConnectFailed {
+            connect,
+            error,
+            retry_in: None,
+        });
+    }
+
+    /// The link of dial `connect` went down: reconnect after the back-off (the interval, if
+    /// the link had said hello), or stop if reconnecting is off. A dial that moved on
+    /// (cancelled, or gone dormant on a duplicate) stays as it is.
     pub(super) fn dialled_link_down(&mut self, connect: ConnectId, link: LinkId) {
         let t = self.clock.now();
         if self.dialler.is_linked(connect, link) {
             if self.opts.auto_reconnect {
-                self.schedule_reconnect(connect, t, false);
+                self.dialler
+                    .schedule(connect, t, Retry::Failed, &mut self.timers);
             } else {
                 self.dialler.stop(connect);
             }
@@ -233,13 +301,7 @@ impl Node {
     pub(super) fn wake_dormant(&mut self, name: &str) {
         let t = self.clock.now();
         for c in self.dialler.dormant_on(name) {
-            self.schedule_reconnect(c, t, true);
+            self.dialler.schedule(c, t, Retry::Woken, &mut self.timers);
         }
-    }
-
-    fn schedule_reconnect(&mut self, connect: ConnectId, t: u64, jitter: bool) {
-        let interval = ms(self.opts.auto_reconnect_interval);
-        self.dialler
-            .schedule(connect, t, interval, jitter, &mut self.timers);
     }
 }

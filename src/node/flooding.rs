@@ -116,6 +116,9 @@ pub(super) struct Flooding {
     /// waiting, and got nothing: the new version (or, if nothing changed, this one) must go
     /// to every link.
     own_withheld: bool,
+    /// Something the description lists is gone since the last version: the next one may not
+    /// wait for database exchanges in progress.
+    own_lost: bool,
     /// The purge timer is armed.
     purge_armed: bool,
     /// The expiry timer (descriptions past their lifetime) is armed.
@@ -150,6 +153,7 @@ impl Flooding {
             own_dirty: false,
             own_throttle: Throttle::new(OWN_THROTTLE),
             own_withheld: false,
+            own_lost: false,
             purge_armed: false,
             expire_armed: false,
             lifetime: lifetime.max(MIN_LIFETIME),
@@ -193,6 +197,7 @@ impl Flooding {
     /// Something this agent's description lists is gone: it changes without gathering.
     pub(super) fn own_lost(&mut self) {
         self.own_dirty = true;
+        self.own_lost = true;
         self.own_throttle.urge();
     }
 
@@ -219,15 +224,22 @@ impl Node {
         if !(self.flooding.own_dirty && self.own_due()) {
             return;
         }
+        if !self.flooding.own_lost && self.exchanges_pending() {
+            // A v2 peer counts once the database exchange with it is complete (see
+            // `db_sync`), and the links of a burst complete theirs one after another: one
+            // version for them all, when the last is done (or given up on).
+            return;
+        }
+        let withheld = std::mem::take(&mut self.flooding.own_withheld);
         self.flooding.own_dirty = false;
+        self.flooding.own_lost = false;
         self.flooding.own_throttle.settle();
         let peers = |v2: bool| {
             self.links
                 .iter()
-                .filter(move |l| l.is_v2() == v2)
+                .filter(move |l| l.is_v2() == v2 && (!v2 || l.sync.is_synced()))
                 .filter_map(|l| l.peer.as_deref())
         };
-        let withheld = std::mem::take(&mut self.flooding.own_withheld);
         if self
             .lsdb
             .originate(peers(true), peers(false), self.routing.v1_only())
@@ -279,6 +291,7 @@ impl Node {
                 now,
             )
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
+        self.sync_received(&lsa.origin);
         match received {
             Received::Newer => {
                 if self.lsdb.graph_changed() {

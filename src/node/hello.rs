@@ -57,9 +57,13 @@ impl Node {
         self.routing
             .add_direct(&peer, link, version >= 2)
             .map_err(|e| LinkDownReason::TooManyNames { max: e.max })?;
-        if !dialer {
+        if let LinkOrigin::Dialed(c) = origin {
+            self.dialler.succeeded(c);
+        } else {
             self.links.awaiting_hello -= 1;
         }
+        // A new version of this agent's description is coming (a v2 peer is in it once the
+        // database exchange is complete): the exchange withholds the one held now.
         self.flooding.own_changed();
         self.paths.direct_changed();
         let Some(l) = self.links.get_mut(link) else {
@@ -76,6 +80,10 @@ impl Node {
         }
         let serial = l.serial;
         self.start_keepalive(link, serial);
+        if version >= 2 {
+            self.arm_sync(link, serial);
+        }
+
         self.events.push_back(Event::LinkUp {
             link,
             peer: self.names.get(&peer),

@@ -15,11 +15,13 @@
 //! | `stream.rs` | a link's bytes: frame decoder, outbound buffer (where a secure layer goes) |
 //! | `keepalive.rs` | pings after silence, closing after an unanswered one |
 //! | `dial.rs` | `connect` calls, reconnection and its jitter |
+//! | `backoff.rs` | how long a dial waits after failures in a row (pure) |
 //! | `hello.rs` | the hello, version negotiation, refusing duplicates |
 //! | `announce.rs` | v1 announcements: what each original peer was told and told us |
 //! | `flooding.rs` | v2: this agent's own description, flooding, purging the database |
 //! | `db_sync.rs` | v2: database summaries exchanged when a link comes up |
 //! | `routes.rs` | shortest paths applied to the routing table, `Meet` and `Lose` |
+//! | `graph.rs` | the mesh as this agent sees it, in Graphviz DOT ([`Node::graph`]) |
 //! | `relay.rs` | messages and confirmations that arrive: believability, relaying, holding |
 //! | `sending.rs` | this agent's own messages: outboxes, numbering, resends, confirmations |
 //! | `receiving.rs` | messages for this agent: inboxes, order, duplicates, acks owed |
@@ -62,9 +64,11 @@ use crate::wire::{self, Wire};
 use crate::{ConnectId, Error, Event, LinkDownReason, LinkId, MessageId, Options, SendError};
 
 mod announce;
+mod backoff;
 mod db_sync;
 mod dial;
 mod flooding;
+mod graph;
 mod hello;
 mod keepalive;
 mod links;
@@ -81,6 +85,7 @@ mod timers;
 pub(crate) use sending::Json;
 pub use stats::Stats;
 
+use backoff::Backoff;
 use dial::Dialler;
 use flooding::Flooding;
 use links::Links;
@@ -169,14 +174,18 @@ pub struct Node {
 impl Node {
     /// A node named `name`. `incarnation` tells this run of the agent from earlier ones: it must
     /// grow from run to run (the agent uses its start time in ms since the Unix epoch), and
-    /// stay below [`TOP_INCARNATION`](crate::lsdb::TOP_INCARNATION) (a larger one is taken
-    /// as the highest below it); it also seeds the reconnection jitter. `now` is the start of
-    /// the node's clock.
+    /// stay below 2^53 − 2, the top of the protocol's number space (a larger one is taken as
+    /// the highest below it); it also seeds the reconnection jitter. `now` is the start of the
+    /// node's clock.
     pub fn new(name: &str, opts: Options, incarnation: u64, now: Instant) -> Result<Node, Error> {
         if !wire::name_is_valid(name) {
             return Err(Error::InvalidName { len: name.len() });
         }
         let lsdb = Lsdb::new(name, incarnation, opts.max_known_names);
+        let backoff = Backoff::new(
+            ms(opts.auto_reconnect_interval),
+            ms(opts.auto_reconnect_max_interval),
+        );
         Ok(Node {
             name: name.into(),
             routing: Routing::new(opts.max_known_names),
@@ -189,7 +198,7 @@ impl Node {
             opts,
             clock: Clock::new(now),
             links: Links::default(),
-            dialler: Dialler::new(incarnation),
+            dialler: Dialler::new(incarnation, backoff),
             outboxes: Outboxes::new(),
             inboxes: Inboxes::default(),
             relay: Relay::default(),
@@ -278,6 +287,17 @@ impl Node {
     pub fn handle_connect_failed(&mut self, connect: ConnectId, error: String, now: Instant) {
         let t = self.tick(now);
         self.connect_failed(connect, error, t);
+    }
+
+    /// A dial for `connect` reached this agent itself: the caller saw a connection arrive on
+    /// one of this agent's listeners from that dial's own socket (the accepted connection's
+    /// two ends are the dialling socket's two ends). The dial stops for good and is reported
+    /// once, as [`Event::ConnectFailed`] with `error` and no retry; its link, if reported up,
+    /// is closed. Hand the accepted connection to no one: it is the same connection.
+    pub fn handle_self_dial(&mut self, connect: ConnectId, error: String, now: Instant) {
+        self.tick(now);
+        self.dialled_self(connect, error);
+        self.commit();
     }
 
     /// Time has passed: fires due timers (keepalive, handshake limits, reconnections,
@@ -475,6 +495,15 @@ impl Node {
         self.links.is_open(link)
     }
 
+    /// The `connect` call behind `link`, if this agent dialled it (whether it said hello or
+    /// not).
+    pub fn link_dial(&self, link: LinkId) -> Option<ConnectId> {
+        match self.links.get(link)?.origin {
+            LinkOrigin::Dialed(c) => Some(c),
+            LinkOrigin::Accepted => None,
+        }
+    }
+
     /// The name of the peer on `link`, once it has said hello.
     pub fn link_peer(&self, link: LinkId) -> Option<&str> {
         self.links.peer(link)
@@ -571,7 +600,7 @@ impl Node {
             Wire::Msg(m) if identified => self.on_msg(link, m, frame),
             Wire::Lsa(lsa) if identified && v2 => self.on_lsa(link, lsa, frame)?,
             Wire::Ack(a) if identified && v2 => self.on_ack(link, a, frame),
-            Wire::Summary(d) if identified && v2 => self.on_summary(link, d),
+            Wire::Summary(d) if identified && v2 => self.on_summary(link, d)?,
             // A second hello, or a frame the link's version does not use: ignored.
             _ => {}
         }

@@ -104,6 +104,7 @@ impl Node {
                     name: l.peer.as_deref()?,
                     link: l.id,
                     v2: l.is_v2(),
+                    synced: !l.is_v2() || l.sync.is_synced(),
                 })
             })
             .collect();

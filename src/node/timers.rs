@@ -69,6 +69,8 @@ impl Clock {
 pub(super) enum Timer {
     /// The link must have said hello by now.
     Hello { link: LinkId, serial: u64 },
+    /// The link's database exchange counts as complete by now.
+    Sync { link: LinkId, serial: u64 },
     /// The link's keepalive: ping after silence, close after an unanswered ping.
     Ping { link: LinkId, serial: u64 },
     /// A scheduled reconnection.
@@ -141,6 +143,7 @@ impl Node {
     pub(super) fn on_timer(&mut self, timer: Timer, t: u64) {
         match timer {
             Timer::Hello { link, serial } => self.hello_due(link, serial),
+            Timer::Sync { link, serial } => self.sync_due(link, serial),
             Timer::Ping { link, serial } => {
                 if self.links.serial(link) == Some(serial) {
                     self.ping_check(link, t);

@@ -1,5 +1,6 @@
 //! The simulator's invariants: as the run goes (every pair's messages arrive at the right
-//! agent, once and in order; nothing is given up), and at quiescence (every routing table
+//! agent, once and in order; nothing is given up; a crashed agent, once lost, is not met
+//! again on news nobody holds any more), and at quiescence (every routing table
 //! loop-free and shortest for the graph really up, exactly the reachable names known, nothing
 //! queued or held, timers and descriptions bounded, every message handed over and confirmed).
 //! Violations are collected in `Sim::errors` and turned into one failure naming the seed and
@@ -38,7 +39,54 @@ impl Sim {
             Event::Undeliverable { .. } => self
                 .errors
                 .push(format!("{} gave up on a message: {e:?}", name(i))),
+            Event::Meet { name: met } => self.met(i, &met),
+            Event::Lose { name: lost } => self.lost(i, &lost),
             _ => {}
+        }
+    }
+
+    /// Agent `i` met `met`, which may be down: a crashed agent is gone for good once `i` has
+    /// lost it, while nobody believes in it any more. After the crash its neighbours notice,
+    /// and their new descriptions spread; until they have reached everyone, some agents still
+    /// route to it, and what they said before they knew better is still on its way (news of
+    /// an agent travels no faster than news of its end, and a partition not noticed yet
+    /// hides the end from a whole side). So a meeting is a fault only when nobody else routes
+    /// to it and nobody stopped more recently than news takes to cross the mesh (every link
+    /// of the longest path at the slowest latency): then nothing `i` met it by can be fresh,
+    /// only stale (a description of it that still lists its neighbours, theirs that still
+    /// list it, a database kept while `i` was cut off).
+    fn met(&mut self, i: usize, met: &str) {
+        let Some(j) = index_of(met) else {
+            return;
+        };
+        let Some(down) = self.hosts.get(j).and_then(|h| h.down_since) else {
+            return;
+        };
+        let Some(&lost) = self.hosts[i].lost.get(&j).filter(|&&lost| lost >= down) else {
+            return;
+        };
+        let believed = self
+            .hosts
+            .iter()
+            .enumerate()
+            .any(|(k, h)| k != i && h.node.as_ref().is_some_and(|n| n.route(met).is_some()));
+        let crossing = (self.hosts.len() as u64 - 1) * self.cfg.latency.1;
+        let doubted = self.hosts[j].last_doubted;
+        if !believed && self.now > doubted + crossing {
+            self.errors.push(format!(
+                "at {} ms, {} met {met} again, down since {down} ms and lost at {lost} ms; \
+                 nobody else has routed to it since {doubted} ms",
+                self.now,
+                name(i)
+            ));
+        }
+    }
+
+    /// Agent `i` lost `lost`.
+    fn lost(&mut self, i: usize, lost: &str) {
+        if let Some(j) = index_of(lost) {
+            self.hosts[i].lost.insert(j, self.now);
+            self.hosts[j].last_doubted = self.now;
         }
     }
 
@@ -311,4 +359,9 @@ impl Sim {
         msg.push_str(&format!("replay: {}\n", self.cfg.replay()));
         Err(msg)
     }
+}
+
+/// The index of the agent called `n`, if it is one of the simulator's names.
+fn index_of(n: &str) -> Option<usize> {
+    n.strip_prefix('a')?.parse().ok()
 }

@@ -155,8 +155,16 @@ impl Sim {
     /// Agent `i` crashes: its state is lost, its peers see resets, its pairs are excused, and
     /// it will come back with a new, larger incarnation.
     pub(super) fn crash(&mut self, i: usize) {
-        self.hosts[i].node = None;
+        // What it believed dies with it; what it said before is still on its way.
+        if let Some(node) = self.hosts[i].node.take() {
+            for (n, _) in node.routes() {
+                if let Some(j) = n.strip_prefix('a').and_then(|j| j.parse::<usize>().ok()) {
+                    self.hosts[j].last_doubted = self.now;
+                }
+            }
+        }
         self.hosts[i].wake_at = None;
+        self.hosts[i].down_since = Some(self.now);
         for p in self.pairs.iter_mut().filter(|p| p.from == i || p.to == i) {
             p.excused = true;
         }

@@ -11,7 +11,8 @@
 //! Faults: clean close, reset, silent blackhole, partitions that split the agents into groups
 //! and heal, agent crash and restart (state lost, new incarnation), links removed and added,
 //! and bursts of traffic. Invariants are checked as the run goes (no message lost, duplicated
-//! or reordered between agents that stayed up) and at quiescence (every routing table
+//! or reordered between agents that stayed up; a crashed agent, once lost, is not met again
+//! on stale news) and at quiescence (every routing table
 //! loop-free and shortest for the graph that is really up, every reachable name known
 //! everywhere it is reachable and no unreachable one, every queue empty, timers bounded).
 //!

@@ -74,6 +74,13 @@ pub(super) struct Host {
     /// Agent dialled → connect call (this agent is the dialling end of that edge).
     pub(super) dial_of: BTreeMap<usize, ConnectId>,
     pub(super) wake_at: Option<u64>,
+    /// When it crashed, while it is down.
+    pub(super) down_since: Option<u64>,
+    /// When its core last lost each agent (by index), for the check that a vanished agent
+    /// is not met again.
+    pub(super) lost: BTreeMap<usize, u64>,
+    /// When an agent last stopped routing to this one (it lost it, or crashed).
+    pub(super) last_doubted: u64,
     /// Routing updates as of the last look (`Node::routing_updates`).
     updates: u64,
 }
@@ -88,6 +95,9 @@ impl Host {
             dials: BTreeMap::new(),
             dial_of: BTreeMap::new(),
             wake_at: None,
+            down_since: None,
+            lost: BTreeMap::new(),
+            last_doubted: 0,
             updates: 0,
         }
     }
@@ -122,6 +132,8 @@ impl Sim {
         a.dials.clear();
         a.dial_of.clear();
         a.wake_at = None;
+        a.down_since = None;
+        a.lost.clear();
     }
 
     pub(super) fn dial_all(&mut self, i: usize) {

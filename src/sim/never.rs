@@ -53,6 +53,14 @@ fn json(text: &str) -> Box<RawValue> {
     RawValue::from_string(text.to_owned()).expect("valid JSON")
 }
 
+/// How many times station `i` met `name`.
+fn meetings(t: &Testbed, i: usize, name: &str) -> usize {
+    t.log(i)
+        .iter()
+        .filter(|e| matches!(e, Event::Meet { name: n } if n == name))
+        .count()
+}
+
 /// Messages station `i` was handed, as (from, via, body).
 fn received(t: &Testbed, i: usize) -> Vec<(String, String, String)> {
     t.log(i)
@@ -154,9 +162,9 @@ fn spies_wolf_never_relinks_to_rosenberg_after_disconnecting_him() {
     t.drive_until("a ring of three", LIMIT, |t| {
         (0..3).all(|i| t.node(i).peers().len() == 2 && t.node(i).routes().count() == 2)
     });
-    // Every agent's description lists both its links before Wolf disconnects (a new link's
-    // description waits 20 ms for the rest of its burst; the loopback test gets there about
-    // 20 ms in, waiting for the meeting below).
+    // Every agent's description lists both its links before Wolf disconnects (a new link is
+    // described once its database exchange is complete and the rest of its burst had 20 ms
+    // to come; the loopback test waits until every agent's graph shows the whole ring).
     t.settle(LIMIT);
     let meeting = r#"{"subject":"Meeting","content":"KGB meeting in Moscow - 1st February"}"#;
     t.command(ros, |n, now| n.send_message("Wolf", &json(meeting), now))
@@ -225,12 +233,15 @@ fn a_message_for_a_vanished_agent_waits_without_travelling() {
     t.drive_until("the ring converges", LIMIT, |t| {
         (0..4).all(|i| names.iter().all(|n| *n == names[i] || t.reaches(i, n)))
     });
-    // D vanishes at once, taking its connections with it.
+    // D vanishes at once, taking its connections with it. While its removal spreads, the
+    // stale descriptions of D and of its neighbours still list each other: nobody may meet
+    // D again through them.
+    let met_d = |t: &Testbed| -> Vec<usize> { (0..3).map(|i| meetings(t, i, "D")).collect() };
+    let met = met_d(&t);
     t.vanish(3);
-    t.drive_until("everybody loses D", LIMIT, |t| {
-        (0..3).all(|i| !t.reaches(i, "D"))
-    });
+    t.drive_checking(Duration::from_secs(1), "D met again", |t| met_d(t) != met);
     for i in 0..3 {
+        assert!(!t.reaches(i, "D"), "{}", t.dump());
         assert!(t.log(i).contains(&Event::Lose { name: "D".into() }));
     }
 
@@ -247,11 +258,41 @@ fn a_message_for_a_vanished_agent_waits_without_travelling() {
     };
     let before = relays(&t);
     let span = past_every_timer(&quick()).max(Duration::from_secs(150));
-    t.drive_checking(span, "a message for D travelled", |t| relays(t) != before);
+    t.drive_checking(span, "a message for D travelled, or D was met", |t| {
+        relays(t) != before || met_d(t) != met
+    });
     assert_eq!(t.node(0).queued_for("D"), 1);
 
     // D comes back (a new process, dialling A): the message goes out.
     let d = t.add("D", quick());
     t.connect(d, 0);
     t.drive_until("D gets the message", LIMIT, |t| !received(t, d).is_empty());
+}
+
+/// An agent cut off from the mesh keeps what it knew of it; when it links again, that may
+/// be stale. It must not meet, on its old picture, an agent that vanished meanwhile.
+#[test]
+fn an_agent_that_links_again_does_not_meet_one_that_vanished_while_it_was_cut_off() {
+    // A line A-B-C-D; A is cut off and re-dials B while D vanishes.
+    let mut t = Testbed::new();
+    let names = ["A", "B", "C", "D"];
+    for n in names {
+        t.add(n, fast());
+    }
+    for i in 0..3 {
+        t.connect(i, i + 1);
+    }
+    t.drive_until("the line converges", LIMIT, |t| {
+        (0..4).all(|i| names.iter().all(|n| *n == names[i] || t.reaches(i, n)))
+    });
+    t.settle(LIMIT);
+    t.command(1, |n, now| n.disconnect_name("A", now))
+        .expect("A is a direct peer of B");
+    t.vanish(3);
+    t.drive_until("A is cut off", LIMIT, |t| !t.reaches(0, "B"));
+    let met = meetings(&t, 0, "D");
+    t.drive_until("A re-dialled B", LIMIT, |t| t.reaches(0, "C"));
+    t.drive_checking(past_every_timer(&fast()), "A met D again", |t| {
+        meetings(t, 0, "D") != met || t.reaches(0, "D")
+    });
 }

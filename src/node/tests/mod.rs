@@ -12,6 +12,7 @@ mod announce;
 mod db_sync;
 mod dial;
 mod flooding;
+mod graph;
 mod hello;
 mod keepalive;
 mod links;
@@ -105,8 +106,22 @@ fn lose(n: &str) -> Event {
     Event::Lose { name: n.into() }
 }
 
-/// An accepted v2 link from `peer`, hello done, everything sent on it so far discarded.
+/// An accepted v2 link from `peer`, hello done, and the database exchange complete: the
+/// peer's summary lists every description this agent holds, as it holds it.
 fn accept_v2(s: &mut Script, link: usize, peer: &str) {
+    hello_v2(s, link, peer);
+    let held: Vec<(String, u64, u64)> = s
+        .node
+        .lsdb()
+        .iter()
+        .map(|v| (v.origin.to_owned(), v.inc, v.seq))
+        .collect();
+    let summary = serde_json::json!({"c": "sum", "d": held, "e": true});
+    s.recv(link, &summary.to_string());
+}
+
+/// An accepted v2 link from `peer`, hello done, its database summary not sent yet.
+fn hello_v2(s: &mut Script, link: usize, peer: &str) {
     s.up(link, LinkOrigin::Accepted);
     s.recv(
         link,
