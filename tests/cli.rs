@@ -3,9 +3,13 @@
 mod support;
 
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::channel;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
+use secretagent::{Agent, Event, LinkDownReason, Options};
 use serde_json::{Value, json};
 use support::{LIMIT, Proc};
 
@@ -213,6 +217,8 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
         "--ping-after MS",
         "--ping-timeout MS",
         "--reconnect-interval MS",
+        "--reconnect-max MS",
+        "--description-lifetime MS",
         "--no-reconnect",
         "--no-queue",
         "--max-hops N",
@@ -235,7 +241,15 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
-    for cmd in ["send", "connect", "disconnect", "listen", "members", "quit"] {
+    for cmd in [
+        "send",
+        "connect",
+        "disconnect",
+        "listen",
+        "members",
+        "graph",
+        "quit",
+    ] {
         assert!(
             help.contains(&format!(r#"{{"cmd":"{cmd}""#)),
             "--help lacks {cmd}"
@@ -252,6 +266,8 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
         "delivered",
         "undeliverable",
         "members",
+        "graph",
+        "quit",
         "relayed",
         "error",
     ] {
@@ -395,16 +411,211 @@ fn the_delivery_timeout_flag_gives_up_as_undeliverable() {
 }
 
 #[test]
-fn quit_reports_what_the_linger_left_unconfirmed() {
+fn quit_reports_each_message_the_linger_left_unconfirmed_then_a_last_line() {
     let (mut a, _) = Proc::listening("Alpha", &["--linger=20"]);
     a.cmd(r#"{"cmd":"send","to":"Nobody","msg":1}"#);
+    let sent = a.wait("sent", |v| v["event"] == "sent");
     a.cmd(r#"{"cmd":"quit","id":"q"}"#);
-    let e = a.wait("error", is_error);
-    assert_eq!(e["cmd_id"], "q");
-    let t = e["error"].as_str().unwrap();
-    assert!(
-        t.contains("--linger") && t.contains("not confirmed: 1"),
-        "{t}"
-    );
+    // Read after the quit: never run.
+    a.cmd(r#"{"cmd":"members"}"#);
     assert!(exit_status(&mut a).success());
+    let last: Vec<Value> = a.out.seen[a.out.seen.len() - 2..]
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(
+        last,
+        [
+            json!({"event":"undeliverable","to":"Nobody","id":sent["id"],
+                   "reason":"not confirmed when the agent quit (--linger 20 ms)"}),
+            json!({"event":"quit","unconfirmed":1,"cmd_id":"q"}),
+        ],
+        "{:#?}",
+        a.out.seen
+    );
+}
+
+#[test]
+fn graph_draws_the_mesh_as_the_agent_sees_it() {
+    let (mut a, a_addr) = Proc::listening("Alpha", &[]);
+    let (mut b, b_addr) = Proc::listening("Bravo", &["--connect", &a_addr]);
+    let mut c = Proc::spawn("Charlie", &["--connect", &b_addr]);
+    let mut old = Proc::spawn("Old", &["--connect", &a_addr, "--protocol-version", "1"]);
+    for name in ["Bravo", "Charlie", "Old"] {
+        a.met(name);
+    }
+    b.met("Old");
+    c.met("Alpha");
+    old.met("Alpha");
+    a.cmd(r#"{"cmd":"graph","id":"g"}"#);
+    let g = a.wait("graph", |v| v["event"] == "graph");
+    assert_eq!(g["cmd_id"], "g", "{g}");
+    let dot = g["dot"].as_str().expect("dot is a string");
+    assert!(
+        dot.starts_with("graph \"Alpha\" {\n") && dot.ends_with("}\n"),
+        "{dot}"
+    );
+    for line in [
+        r#""Alpha" [label = "Alpha", style = filled, fillcolor = palegreen];"#,
+        r#""Bravo" [label = "Bravo"];"#,
+        r#""Charlie" [label = "Charlie"];"#,
+        r#""Old" [label = "Old", shape = box];"#,
+        r#""Alpha" -- "Bravo" [label = "v2", penwidth = 2];"#,
+        r#""Alpha" -- "Old" [label = "v1", penwidth = 2];"#,
+        r#""Bravo" -- "Charlie";"#,
+    ] {
+        assert!(dot.lines().any(|l| l.trim() == line), "no {line} in\n{dot}");
+    }
+    assert!(!dot.contains("red"), "{dot}");
+    // Charlie leaves: Alpha no longer reaches it, and draws what it still knows of it in red.
+    c.cmd(r#"{"cmd":"quit"}"#);
+    a.wait("lose Charlie", |v| {
+        v["event"] == "lose" && v["name"] == "Charlie"
+    });
+    a.cmd(r#"{"cmd":"graph"}"#);
+    let g = a.wait("graph", |v| v["event"] == "graph");
+    let dot = g["dot"].as_str().expect("dot is a string");
+    let red: Vec<&str> = dot.lines().filter(|l| l.contains("red")).collect();
+    assert_eq!(
+        red,
+        [r#"  "Charlie" [label = "Charlie", color = red, fontcolor = red];"#],
+        "{dot}"
+    );
+    assert!(g.get("cmd_id").is_none(), "{g}");
+}
+
+/// A loopback address nothing listens on (a port just freed).
+fn dead_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+#[test]
+fn a_failed_dial_says_how_the_agent_backs_off() {
+    let addr = dead_addr();
+    let args = [
+        "--connect",
+        &addr,
+        "--reconnect-interval=50",
+        "--reconnect-max=400",
+    ];
+    let mut a = Proc::spawn("Alpha", &args);
+    let e = a.wait("error", is_error);
+    let text = e["error"].as_str().expect("text");
+    let (head, tail) = text
+        .split_once("; dialling again in ")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(head.starts_with("connection #0 failed: "), "{text}");
+    let (ms, rest) = tail.split_once(" ms").unwrap_or_else(|| panic!("{text}"));
+    let ms: u64 = ms.parse().unwrap_or_else(|_| panic!("{text}"));
+    assert!((50..=400).contains(&ms), "{text}");
+    assert_eq!(
+        rest,
+        ", then less and less often, up to every 400 ms (--reconnect-max), reporting no \
+         further failure until it links"
+    );
+
+    let mut b = Proc::spawn("Bravo", &["--connect", &addr, "--no-reconnect"]);
+    let e = b.wait("error", is_error);
+    let text = e["error"].as_str().expect("text");
+    assert!(
+        text.ends_with("; not dialling again (--no-reconnect)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_dial_of_the_agents_own_address_is_reported_once_as_such() {
+    let (mut a, addr) = Proc::listening("Alpha", &["--reconnect-interval=50"]);
+    a.cmd(&format!(
+        r#"{{"cmd":"connect","addr":"{addr}","id":"self"}}"#
+    ));
+    a.wait("connecting", |v| v["event"] == "connecting");
+    let e = a.wait("error", is_error);
+    let text = e["error"].as_str().expect("text");
+    assert!(
+        text.starts_with("connection #0 failed: ")
+            && text.contains("reached this agent itself")
+            && !text.contains("dialling again"),
+        "{text}"
+    );
+}
+
+/// An in-test agent in a thread of its own, polling until its first link goes down; returns
+/// the numbers it received, in order, and why the link went (a reset is an I/O error, a clean
+/// close `PeerClosed`).
+fn receiver(name: &'static str) -> (SocketAddr, JoinHandle<(Vec<u64>, LinkDownReason)>) {
+    let mut r = Agent::new(name, Options::default()).expect("agent");
+    let addr = r.listen("127.0.0.1:0").expect("listen");
+    let handle = thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        let mut got = Vec::new();
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the sender's link never closed; {} messages arrived",
+                got.len()
+            );
+            r.poll(Some(Duration::from_millis(100))).expect("poll");
+            for ev in r.events() {
+                match ev {
+                    Event::Message { body, .. } => got.push(body.parse().expect("a number")),
+                    Event::LinkDown { reason, .. } => return (got, reason),
+                    _ => {}
+                }
+            }
+        }
+    });
+    (addr, handle)
+}
+
+#[test]
+fn quit_right_after_a_thousand_sends_delivers_them_all_and_closes_cleanly() {
+    for round in 0..4 {
+        let (addr, r) = receiver("Receiver");
+        let mut s = Proc::spawn("Sender", &["--connect", &addr.to_string()]);
+        // Every other round sends before the link is even up: the messages wait in the queue,
+        // and quit still sends them once the dial completes.
+        if round % 2 == 0 {
+            s.met("Receiver");
+        }
+        let mut lines = String::new();
+        for n in 0..1000 {
+            lines.push_str(&format!(
+                "{{\"cmd\":\"send\",\"to\":\"Receiver\",\"msg\":{n}}}\n"
+            ));
+        }
+        lines.push_str("{\"cmd\":\"quit\",\"id\":\"q\"}\n");
+        let stdin = s.stdin.as_mut().expect("stdin");
+        stdin.write_all(lines.as_bytes()).expect("write commands");
+        stdin.flush().expect("flush");
+        let q = s.wait("quit", |v| v["event"] == "quit");
+        assert_eq!(
+            q,
+            json!({"event":"quit","unconfirmed":0,"cmd_id":"q"}),
+            "round {round}"
+        );
+        let status = exit_status(&mut s);
+        assert!(status.success(), "round {round}: {status}");
+        let count = |event: &str| {
+            s.out
+                .seen
+                .iter()
+                .filter(|l| l.starts_with(&format!("{{\"event\":\"{event}\"")))
+                .count()
+        };
+        assert_eq!(
+            (count("sent"), count("delivered")),
+            (1000, 1000),
+            "round {round}"
+        );
+        assert_eq!(
+            (count("error"), count("undeliverable")),
+            (0, 0),
+            "round {round}"
+        );
+        let (got, reason) = r.join().expect("receiver");
+        assert_eq!(got, (0..1000).collect::<Vec<_>>(), "round {round}");
+        assert_eq!(reason, LinkDownReason::PeerClosed, "round {round}");
+    }
 }

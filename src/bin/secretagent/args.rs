@@ -11,7 +11,12 @@ use secretagent::Options;
 /// enough below what `Instant` arithmetic can hold that no deadline overflows.
 pub const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
 
-/// How long `quit` waits for confirmations unless `--linger` says otherwise.
+/// How long `quit` waits for confirmations unless `--linger` says otherwise. Long enough for
+/// a message whose link just dropped to go out again on the re-dialled link (one default
+/// reconnection interval, 1 s, then a hello and the database exchange, a few round trips),
+/// and for confirmations to cross a mesh; short enough that a quit with a destination that
+/// is gone for good ends within 3 s (the linger, then at most a second to close the links).
+/// A quit with everything confirmed does not wait for it.
 const DEFAULT_LINGER: Duration = Duration::from_millis(2000);
 
 /// What the command line asks for.
@@ -119,12 +124,25 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "--reconnect-interval",
         value: "MS",
-        help: "wait between attempts to dial a --connect or connect address again",
+        help: "wait before dialling a --connect or connect address again after its link \
+               dropped, and the least wait between attempts",
         set: |c, v| {
             c.opts.auto_reconnect_interval = millis(v, 1)?;
             Ok(())
         },
         default: Some(|c| ms_of(c.opts.auto_reconnect_interval)),
+    },
+    Flag {
+        name: "--reconnect-max",
+        value: "MS",
+        help: "the longest wait between attempts: each failed attempt in a row doubles the \
+               wait, with jitter, up to MS, and a link that says hello starts again from \
+               --reconnect-interval; at or below it, every attempt waits --reconnect-interval",
+        set: |c, v| {
+            c.opts.auto_reconnect_max_interval = millis(v, 0)?;
+            Ok(())
+        },
+        default: Some(|c| ms_of(c.opts.auto_reconnect_max_interval)),
     },
     Flag {
         name: "--no-reconnect",
@@ -165,8 +183,8 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "--linger",
         value: "MS",
-        help: "on quit, wait up to MS for every message sent to be confirmed and every byte \
-               written; what is left is reported in an error event",
+        help: "on quit, wait until every message sent is confirmed, but at most MS, then close \
+               the links; each message left unconfirmed gets an undeliverable event",
         set: |c, v| {
             c.linger = millis(v, 0)?;
             Ok(())
@@ -277,6 +295,17 @@ const FLAGS: &[Flag] = &[
             Ok(())
         },
         default: Some(|c| ms_of(c.opts.route_delay)),
+    },
+    Flag {
+        name: "--description-lifetime",
+        value: "MS",
+        help: "forget a description of an agent's links that nothing newer replaced within \
+               MS; each agent renews its own every half of it. Give every agent the same",
+        set: |c, v| {
+            c.opts.description_lifetime = millis(v, 1000)?;
+            Ok(())
+        },
+        default: Some(|c| ms_of(c.opts.description_lifetime)),
     },
     Flag {
         name: "--trace-relays",
@@ -392,8 +421,11 @@ Commands on stdin, one JSON object per line:
   {"cmd":"disconnect","who":NUMBER}       close the link of connect NUMBER and stop dialling it
   {"cmd":"listen","addr":ADDR}            accept links on ADDR as --listen does; answer: listening
   {"cmd":"members"}                       answer: members
-  {"cmd":"quit"}                          leave (after --linger); end of stdin does not stop
-                                          the agent
+  {"cmd":"graph"}                         answer: graph, the mesh as this agent sees it
+  {"cmd":"quit"}                          leave: take no new work, send what is queued, wait
+                                          for confirmations (at most --linger), close every
+                                          link cleanly; answer: quit. Lines after it are not
+                                          read. End of stdin does not stop the agent
   Any command may carry "id":ANY; its answer, or the error it causes, echoes it as
   "cmd_id":ANY. A line that is not a command (bad JSON, not UTF-8, an unknown command or
   field) gets an error event naming its line number, and the agent carries on.
@@ -411,16 +443,24 @@ Events on stdout:
   {"event":"delivered","to":NAME,"id":ID}                 NAME confirmed message ID (on
                                                           routes where all speak version 2)
   {"event":"undeliverable","to":NAME,"id":ID,"reason":TEXT}
-                                                          message ID was not confirmed in time
+                                                          message ID was not confirmed in
+                                                          time, or before quit closed the links
   {"event":"members","direct":[NAME,...],"routes":{NAME:{"via":NAME,"hops":N},...}}
                                                           direct peers and routes (hops null
                                                           where unknown)
+  {"event":"graph","dot":TEXT}                            the mesh in Graphviz DOT: this agent
+                                                          filled, v1 agents boxed, its links
+                                                          bold, what it cannot reach in red
+                                                          (jq -r .dot | dot -Tsvg draws it)
+  {"event":"quit","unconfirmed":N}                        every link is closed, N messages were
+                                                          left unconfirmed (each had its
+                                                          undeliverable line); the last line
   {"event":"relayed","from":NAME,"to":NAME,"prev":NAME,"next":NAME}
                                                           a message passed through (with
                                                           --trace-relays)
   {"event":"error","error":TEXT}                          a bad command, a failed dial (once
-                                                          per run of failures) or a link
-                                                          closed by an error
+                                                          per run of failures), a link closed
+                                                          by an error, or the agent failing
   Answers to a command that carried an "id" end with "cmd_id":ANY.
 
 Exit status: 0 after quit, or when stdout is closed; 1 when the agent itself fails; 2 for a
@@ -506,7 +546,8 @@ mod tests {
              --delivery-timeout 900 --linger 10 --max-frame-len 2048 --hello-timeout 70 \
              --max-queued-per-destination 5 --max-in-flight 3 --max-known-names 9 \
              --max-pending-links 2 --max-link-buffer 4096 --protocol-version 1 \
-             --route-delay 0 --trace-relays",
+             --route-delay 0 --trace-relays --reconnect-max 800 \
+             --description-lifetime 5000",
         );
         let ms = Duration::from_millis;
         assert_eq!(c.name, "Wolf");
@@ -522,6 +563,8 @@ mod tests {
         assert_eq!((o.max_queued_per_destination, o.max_in_flight), (5, 3));
         assert_eq!((o.max_known_names, o.max_pending_links), (9, 2));
         assert_eq!((o.max_link_buffer, o.route_delay), (4096, ms(0)));
+        assert_eq!(o.auto_reconnect_max_interval, ms(800));
+        assert_eq!(o.description_lifetime, ms(5000));
     }
 
     #[test]
@@ -599,6 +642,14 @@ mod tests {
             ),
             ("Wolf --max-in-flight 0", "--max-in-flight takes a number"),
             ("Wolf --no-queue=yes", "--no-queue takes no value"),
+            (
+                "Wolf --description-lifetime 999",
+                "--description-lifetime takes milliseconds from 1000 to",
+            ),
+            (
+                "Wolf --reconnect-max -1",
+                "--reconnect-max takes milliseconds",
+            ),
         ] {
             let e = parse(bad)
                 .err()
@@ -614,6 +665,7 @@ mod tests {
             assert!(h.contains(&format!("  {} ", f.name)), "{} missing", f.name);
         }
         assert!(h.contains("(default 5000)") && h.contains("(default 16777216)"));
+        assert!(h.contains("(default 30000)") && h.contains("(default 600000)"));
         assert!(h.lines().all(|l| l.len() <= 100), "a help line is too long");
     }
 }

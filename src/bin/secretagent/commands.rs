@@ -25,6 +25,7 @@ pub enum Command {
         addr: String,
     },
     Members,
+    Graph,
     Quit,
 }
 
@@ -35,7 +36,7 @@ pub enum Who {
     Connect(u64),
 }
 
-const COMMANDS: &str = "send, connect, disconnect, listen, members, quit";
+const COMMANDS: &str = "send, connect, disconnect, listen, members, graph, quit";
 
 /// The fields each command takes, besides `cmd`.
 fn fields_of(cmd: &str) -> Option<&'static [&'static str]> {
@@ -43,7 +44,7 @@ fn fields_of(cmd: &str) -> Option<&'static [&'static str]> {
         "send" => &["to", "msg", "within", "id"],
         "connect" | "listen" => &["addr", "id"],
         "disconnect" => &["who", "id"],
-        "members" | "quit" => &["id"],
+        "members" | "graph" | "quit" => &["id"],
         _ => return None,
     })
 }
@@ -129,6 +130,7 @@ fn command(mut fields: Fields<'_>) -> Result<Command, String> {
             who: who(need("who")?)?,
         },
         "members" => Command::Members,
+        "graph" => Command::Graph,
         _ => Command::Quit,
     })
 }
@@ -211,6 +213,8 @@ mod tests {
             Command::Send { within: Some(d), .. } if d == Duration::from_millis(250)
         ));
         assert!(matches!(ok(r#" {"cmd":"members"} "#), Command::Members));
+        assert!(matches!(ok(r#"{"cmd":"graph","id":1}"#), Command::Graph));
+        assert!(matches!(ok(r#"{"cmd":"quit"}"#), Command::Quit));
         assert!(matches!(
             ok(r#"{"cmd":"disconnect","who":3}"#),
             Command::Disconnect {
@@ -289,6 +293,10 @@ mod tests {
             (
                 r#"{"cmd":"members","to":"B"}"#,
                 "\"members\" takes no \"to\" (it takes id)",
+            ),
+            (
+                r#"{"cmd":"graph","format":"svg"}"#,
+                "\"graph\" takes no \"format\" (it takes id)",
             ),
             (
                 r#"{"cmd":"connect","addr":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]}"#,

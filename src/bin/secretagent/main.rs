@@ -11,13 +11,14 @@ mod stdin;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::sync::mpsc::TryRecvError;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use args::{Config, Parsed};
 use commands::{Command, Who};
-use secretagent::{Agent, ConnectId, Event, SendError, Target};
+use secretagent::{Agent, ConnectId, Error, Event, MessageId, Name, SendError, Target};
 use serde_json::value::RawValue;
 use stdin::Input;
 
@@ -125,12 +126,49 @@ struct RouteOut<'a> {
     hops: Option<u32>,
 }
 
+/// How the agent re-dials, as the command line set it: for the text of a failed dial.
+struct Redial {
+    on: bool,
+    interval: Duration,
+    max: Duration,
+}
+
+impl Redial {
+    /// What follows a failed dial of a run of failures, the first of which is the only one
+    /// reported: the next attempt, and the back-off after it.
+    fn after(&self, retry_in: Option<Duration>) -> String {
+        let Some(next) = retry_in else {
+            return if self.on {
+                String::new()
+            } else {
+                "; not dialling again (--no-reconnect)".to_owned()
+            };
+        };
+        let next = next.as_millis();
+        if self.max <= self.interval {
+            return format!(
+                "; dialling again in {next} ms, then every {} ms, reporting no further failure \
+                 until it links",
+                self.interval.as_millis()
+            );
+        }
+        format!(
+            "; dialling again in {next} ms, then less and less often, up to every {} ms \
+             (--reconnect-max), reporting no further failure until it links",
+            self.max.as_millis()
+        )
+    }
+}
+
 struct Cli {
     agent: Agent,
     /// How long `quit` waits for confirmations (`--linger`).
     linger: Duration,
+    redial: Redial,
     /// Connects whose failures were already reported since they last succeeded.
     failing: BTreeSet<ConnectId>,
+    /// What `Event::ShutdownComplete` left unconfirmed, once it came.
+    shut_down: Option<Vec<(Name, MessageId)>>,
 }
 
 impl Cli {
@@ -148,10 +186,10 @@ impl Cli {
         }
     }
 
-    /// Runs stdin line `number`; returns `false` on quit.
-    fn command(&mut self, out: &mut impl Write, number: u64, line: &str) -> bool {
+    /// Runs stdin line `number`; breaks with the exit status once the agent is gone.
+    fn command(&mut self, out: &mut impl Write, number: u64, line: &str) -> ControlFlow<ExitCode> {
         if line.trim().is_empty() {
-            return true;
+            return ControlFlow::Continue(());
         }
         let (id, parsed) = commands::parse(line);
         let reply = Reply {
@@ -162,7 +200,7 @@ impl Cli {
             Ok(c) => c,
             Err(e) => {
                 reply.error(out, e);
-                return true;
+                return ControlFlow::Continue(());
             }
         };
         match cmd {
@@ -188,12 +226,10 @@ impl Cli {
                 }
             }
             Command::Members => self.members(out, reply),
-            Command::Quit => {
-                self.quit(out, reply);
-                return false;
-            }
+            Command::Graph => reply.answer(out, "graph", &[("dot", &self.agent.graph())]),
+            Command::Quit => return ControlFlow::Break(self.quit(out, reply)),
         }
-        true
+        ControlFlow::Continue(())
     }
 
     fn members(&mut self, out: &mut impl Write, reply: Reply<'_>) {
@@ -209,35 +245,44 @@ impl Cli {
         reply.answer(out, "members", &[("direct", &direct), ("routes", &routes)]);
     }
 
-    /// `quit`: waits up to `--linger` until every message this agent sent is confirmed and
-    /// every byte is written, printing the events meanwhile, and reports what is left.
-    ///
-    /// The library has no graceful close yet, so the sockets close when the process exits.
-    /// This is the one place to call that close once it exists.
-    fn quit(&mut self, out: &mut impl Write, reply: Reply<'_>) {
-        let deadline = Instant::now() + self.linger;
+    /// `quit`: the library's graceful shutdown. New work is refused, what is queued goes
+    /// out, confirmations are awaited up to `--linger`, and every link is closed cleanly (a
+    /// FIN, and the peer's last bytes read), the events meanwhile printed as ever. Each
+    /// message left unconfirmed gets an `undeliverable` line, then a `quit` line answers the
+    /// command: the last line of the agent. Lines after the quit are not read.
+    fn quit(&mut self, out: &mut impl Write, reply: Reply<'_>) -> ExitCode {
+        self.agent.begin_shutdown(self.linger);
         loop {
             self.drain_events(out);
-            let stats = self.agent.stats();
-            if stats.queued_messages == 0 && stats.buffered_bytes == 0 {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let text = format!(
-                    "quitting after {} ms (--linger) with messages not confirmed: {}, bytes not \
-                     written: {}; those may be lost",
-                    self.linger.as_millis(),
-                    stats.queued_messages,
-                    stats.buffered_bytes
+            if let Some(unconfirmed) = self.shut_down.take() {
+                let reason = format!(
+                    "not confirmed when the agent quit (--linger {} ms)",
+                    self.linger.as_millis()
                 );
-                reply.error(out, text);
-                return;
+                for (to, id) in &unconfirmed {
+                    let fields: [(&str, &dyn erased::Json); 3] =
+                        [("to", to), ("id", &id.0), ("reason", &reason)];
+                    emit(out, "undeliverable", &fields, None);
+                }
+                reply.answer(out, "quit", &[("unconfirmed", &unconfirmed.len())]);
+                return ExitCode::SUCCESS;
             }
-            if let Err(e) = self.agent.poll(Some(deadline - now)) {
-                reply.error(out, format!("quitting at once: poll failed: {e}"));
-                return;
+            if let Err(e) = self.poll(out, None) {
+                return fail(out, "its poll failed while quitting", &e);
             }
+        }
+    }
+
+    /// Polls the agent. The loop drains every event after each poll and command, so none
+    /// are ever left undrained; were some left, they are drained here and the loop goes on.
+    /// Any other error ends the agent: its poll failed ([`Error::Io`]), or it is gone.
+    fn poll(&mut self, out: &mut impl Write, timeout: Option<Duration>) -> Result<(), Error> {
+        match self.agent.poll(timeout) {
+            Err(Error::EventsNotDrained { .. }) => {
+                self.drain_events(out);
+                Ok(())
+            }
+            other => other,
         }
     }
 
@@ -312,12 +357,10 @@ impl Cli {
                 if !self.failing.insert(connect) {
                     return;
                 }
-                let retry = retry_in.map_or_else(
-                    || "; not dialling again (--no-reconnect)".to_owned(),
-                    |d| format!("; dialling again, next in {} ms", d.as_millis()),
-                );
-                Reply::default().error(out, format!("{connect} failed: {text}{retry}"));
+                let after = self.redial.after(retry_in);
+                Reply::default().error(out, format!("{connect} failed: {text}{after}"));
             }
+            Event::ShutdownComplete { unconfirmed } => self.shut_down = Some(unconfirmed),
             _ => {}
         }
     }
@@ -334,6 +377,15 @@ fn main() -> ExitCode {
         }
     };
     run(config)
+}
+
+/// The agent cannot go on: says why, on stdout as an `error` line and on stderr, and gives the
+/// exit status for a failed agent.
+fn fail(out: &mut impl Write, what: &str, e: &Error) -> ExitCode {
+    let text = format!("the agent stops: {what}: {e}");
+    Reply::default().error(out, &text);
+    eprintln!("secretagent: {text}");
+    ExitCode::FAILURE
 }
 
 fn print_and_exit(text: &str) -> ExitCode {
@@ -356,10 +408,18 @@ fn run(config: Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let opts = agent.node().options();
+    let redial = Redial {
+        on: opts.auto_reconnect,
+        interval: opts.auto_reconnect_interval,
+        max: opts.auto_reconnect_max_interval,
+    };
     let mut cli = Cli {
         agent,
         linger: config.linger,
+        redial,
         failing: BTreeSet::new(),
+        shut_down: None,
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -378,9 +438,8 @@ fn run(config: Config) -> ExitCode {
     };
     let mut stdin_open = true;
     loop {
-        if let Err(e) = cli.agent.poll(None) {
-            eprintln!("secretagent: poll failed: {e}");
-            return ExitCode::FAILURE;
+        if let Err(e) = cli.poll(&mut out, None) {
+            return fail(&mut out, "its poll failed", &e);
         }
         cli.drain_events(&mut out);
         while stdin_open {
@@ -392,7 +451,7 @@ fn run(config: Config) -> ExitCode {
                     break;
                 }
             };
-            let go_on = match input {
+            let next = match input {
                 Input::Line { number, text } => cli.command(&mut out, number, &text),
                 Input::NotUtf8 { number, problem } => {
                     let reply = Reply {
@@ -400,17 +459,17 @@ fn run(config: Config) -> ExitCode {
                         id: None,
                     };
                     reply.error(&mut out, problem);
-                    true
+                    ControlFlow::Continue(())
                 }
                 Input::Failed(text) => {
                     Reply::default().error(&mut out, text);
-                    true
+                    ControlFlow::Continue(())
                 }
             };
-            cli.drain_events(&mut out);
-            if !go_on {
-                return ExitCode::SUCCESS;
+            if let ControlFlow::Break(status) = next {
+                return status;
             }
+            cli.drain_events(&mut out);
         }
     }
 }
