@@ -75,6 +75,8 @@ mod links;
 mod receiving;
 mod relay;
 mod routes;
+#[cfg(feature = "secure")]
+mod security;
 mod sending;
 mod shutdown;
 mod stats;
@@ -169,6 +171,9 @@ pub struct Node {
     actions: VecDeque<Action>,
     stats: Stats,
     phase: Phase,
+    /// Identity, trust and randomness, when the links are secure.
+    #[cfg(feature = "secure")]
+    security: Option<security::Security>,
 }
 
 impl Node {
@@ -208,6 +213,8 @@ impl Node {
             actions: VecDeque::new(),
             stats: Stats::default(),
             phase: Phase::Running,
+            #[cfg(feature = "secure")]
+            security: None,
         })
     }
 
