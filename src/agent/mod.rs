@@ -203,6 +203,20 @@ impl Agent {
         Agent::with_node(node)
     }
 
+    /// Replaces the trust list of a secure agent (a reload of its trust file): handshakes
+    /// from now on use `trust`, and every link whose peer's key `trust` no longer allows for
+    /// the peer's name is closed at once, reported as
+    /// [`LinkDownReason::Secure`](crate::LinkDownReason::Secure) with
+    /// [`SecureError::Revoked`](crate::secure::SecureError::Revoked). Returns how many links
+    /// were closed. See [`Node::set_trust`].
+    #[cfg(feature = "secure")]
+    pub fn reload_trust(&mut self, trust: crate::secure::Trust) -> Result<usize, Error> {
+        let now = Instant::now();
+        let closed = self.node.set_trust(trust, now)?;
+        self.drive(now);
+        Ok(closed)
+    }
+
     fn with_node(node: Node) -> Result<Agent, Error> {
         Ok(Agent {
             node,

@@ -269,6 +269,22 @@ impl Node {
             return;
         };
         l.keepalive.heard(t);
+        #[cfg(feature = "secure")]
+        if l.stream.is_secure() {
+            self.handle_secure_bytes(link, bytes, t);
+            self.commit();
+            return;
+        }
+        self.feed(link, bytes);
+        self.commit();
+    }
+
+    /// Hands the stream bytes of `link` to its frame decoder, and each frame to its concern;
+    /// closes the link if the framing or a frame is bad.
+    fn feed(&mut self, link: LinkId, bytes: &[u8]) {
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
         let mut reader = l.stream.take_reader();
         let result = reader.feed(bytes, |frame| self.handle_frame(link, frame));
         match result {
@@ -280,12 +296,15 @@ impl Node {
             Err(FeedError::Frame(e)) => self.close_link(link, LinkDownReason::Frame(e)),
             Err(FeedError::Handler(reason)) => self.close_link(link, reason),
         }
-        self.commit();
     }
 
-    /// The connection of `link` closed or failed (not on the core's own request).
+    /// The connection of `link` closed or failed (not on the core's own request). On a secure
+    /// link whose handshake had not finished, a clean close is reported as the peer's refusal
+    /// ([`SecureError::ClosedDuringHandshake`](crate::secure::SecureError)).
     pub fn handle_link_down(&mut self, link: LinkId, reason: LinkDownReason, now: Instant) {
         self.tick(now);
+        #[cfg(feature = "secure")]
+        let reason = self.secure_close_reason(link, reason);
         self.drop_link(link, reason, false);
         self.commit();
     }
@@ -451,9 +470,25 @@ impl Node {
     }
 
     /// The next link with bytes to write. A link comes back once per batch of new bytes; if the
-    /// stream cannot take them all now, write the rest when it becomes writable.
+    /// stream cannot take them all now, write the rest when it becomes writable. On a secure
+    /// link, the frames pushed since it last came back are sealed now, into as few records
+    /// as they fit.
     pub fn poll_transmit(&mut self) -> Option<LinkId> {
-        self.links.poll_transmit()
+        loop {
+            let l = self.links.next_listed()?;
+            #[cfg(feature = "secure")]
+            if let Err(e) = self.security.as_mut().map_or(Ok(()), |sec| {
+                sec.seal(&mut l.stream, self.clock.now(), self.opts.max_link_buffer)
+            }) {
+                let link = l.id;
+                self.close_link(link, LinkDownReason::Secure(e));
+                self.commit();
+                continue;
+            }
+            if !l.stream.outbound().is_empty() {
+                return Some(l.id);
+            }
+        }
     }
 
     /// Bytes waiting to be written on `link` (empty for an unknown link).

@@ -71,6 +71,14 @@ pub enum SecureError {
     NotEstablished,
     /// The Noise library refused an operation this layer expected to succeed.
     Internal(String),
+    /// The trust list was replaced (a reload) and no longer allows the peer's key for the
+    /// name it uses: the link is closed.
+    Revoked {
+        /// The peer's name.
+        name: String,
+        /// The peer's public key (base64).
+        key: String,
+    },
 }
 
 impl fmt::Display for SecureError {
@@ -150,6 +158,13 @@ impl fmt::Display for SecureError {
                 f.write_str("cannot send on a secure link before its handshake has finished")
             }
             SecureError::Internal(what) => write!(f, "Noise error: {what}"),
+            SecureError::Revoked { name, key } => write!(
+                f,
+                "revoked: the reloaded trust file no longer allows the key {key} for {name:?}, \
+                 so the link is closed; to let it back in, add `{} {key}` to the trust file \
+                 and reload it",
+                super::text::quote_name(name)
+            ),
         }
     }
 }
