@@ -299,8 +299,8 @@ impl Node {
     }
 
     /// The connection of `link` closed or failed (not on the core's own request). On a secure
-    /// link whose handshake had not finished, a clean close is reported as the peer's refusal
-    /// ([`SecureError::ClosedDuringHandshake`](crate::secure::SecureError)).
+    /// link whose peer had not said hello, a clean close is reported as the peer's refusal
+    /// (`SecureError::ClosedDuringHandshake`).
     pub fn handle_link_down(&mut self, link: LinkId, reason: LinkDownReason, now: Instant) {
         self.tick(now);
         #[cfg(feature = "secure")]

@@ -207,16 +207,23 @@ impl Node {
     }
 
     /// What to report for `link`, closed by the peer for `reason`: a clean close before the
-    /// handshake finished is the peer refusing this agent (or not speaking the protocol).
+    /// peer said hello is the peer refusing this agent (or not speaking the protocol). The
+    /// dialler's handshake is done before the acceptor has checked its key (Noise XX shows
+    /// the dialler's key last), so for the dialler the acceptor's refusal comes after it.
     pub(super) fn secure_close_reason(
         &self,
         link: LinkId,
         reason: LinkDownReason,
     ) -> LinkDownReason {
-        let eof = self.links.get(link).and_then(|l| l.stream.eof_reason());
-        match (reason, eof) {
-            (LinkDownReason::PeerClosed, Some(e)) => LinkDownReason::Secure(e),
-            (reason, _) => reason,
+        let refused = self
+            .links
+            .get(link)
+            .is_some_and(|l| l.stream.is_secure() && l.peer.is_none());
+        match reason {
+            LinkDownReason::PeerClosed if refused => {
+                LinkDownReason::Secure(SecureError::ClosedDuringHandshake)
+            }
+            reason => reason,
         }
     }
 

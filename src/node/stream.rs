@@ -218,11 +218,6 @@ impl Stream {
         self.secure.as_ref()?.session.remote_key()
     }
 
-    /// What to report when the peer closed a secure link before its handshake finished.
-    pub(super) fn eof_reason(&self) -> Option<SecureError> {
-        self.secure.as_ref()?.session.eof_reason()
-    }
-
     /// Bytes that arrived on a secure link: handshake messages are answered into the outbound
     /// buffer, records opened into `opened` (appended; on an error, it keeps what the records
     /// before the failed one carried). A plain link's bytes are copied as they are.

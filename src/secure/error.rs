@@ -65,7 +65,9 @@ pub enum SecureError {
         /// The type byte.
         kind: u8,
     },
-    /// The peer closed the connection before the handshake finished.
+    /// The peer closed the connection before the handshake finished; on an agent's link,
+    /// before the peer's hello (the acceptor checks the dialler's key against its name only
+    /// then).
     ClosedDuringHandshake,
     /// `write` was called before the handshake finished (a bug in the caller).
     NotEstablished,
@@ -151,8 +153,8 @@ impl fmt::Display for SecureError {
             ),
             SecureError::ClosedDuringHandshake => f.write_str(
                 "the peer closed the connection during the handshake: it may not trust this \
-                 agent's key, hold a different PSK, or not speak the secure protocol; its own \
-                 log says which",
+                 agent's key (or not for this agent's name), hold a different PSK, or not speak \
+                 the secure protocol; its own log says which",
             ),
             SecureError::NotEstablished => {
                 f.write_str("cannot send on a secure link before its handshake has finished")
