@@ -12,7 +12,8 @@
 //! | file | concern |
 //! |---|---|
 //! | `links.rs` | the table of links, opening and dropping one, the transmission list |
-//! | `stream.rs` | a link's bytes: frame decoder, outbound buffer (where a secure layer goes) |
+//! | `stream.rs` | a link's bytes: frame decoder, outbound buffer, a secure link's session (handshake, sealing, opening) |
+//! | `security.rs` | (feature `secure`) identity, trust, randomness and scratch buffers; a new link's session, the peer's key against the name in its hello, revocation |
 //! | `keepalive.rs` | pings after silence, closing after an unanswered one |
 //! | `dial.rs` | `connect` calls, reconnection and its jitter |
 //! | `backoff.rs` | how long a dial waits after failures in a row (pure) |
