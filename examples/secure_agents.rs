@@ -139,7 +139,11 @@ fn main() {
     println!("|---|---:|---:|---:|");
     let row = |what: &str, (plain, secure): (f64, f64), show: &dyn Fn(f64) -> String| {
         let ratio = secure / plain;
-        println!("| {what} | {} | {} | {ratio:.2} |", show(plain), show(secure));
+        println!(
+            "| {what} | {} | {} | {ratio:.2} |",
+            show(plain),
+            show(secure)
+        );
     };
     if wanted("heap") {
         row("heap per idle link", measure(&heap_per_link), &kib);
@@ -153,7 +157,11 @@ fn main() {
         row("throughput through a relay", m, &rate);
     }
     if wanted("latency") {
-        row("latency, one hop, p50 round trip", measure(&latency), &micros);
+        row(
+            "latency, one hop, p50 round trip",
+            measure(&latency),
+            &micros,
+        );
     }
 }
 
@@ -199,7 +207,12 @@ fn heap_per_link(secure: Option<&Trust>) -> f64 {
 }
 
 /// The measured agent's thread.
-fn center(secure: Option<&Trust>, asks: &Receiver<Ask>, heap: &Sender<i64>, addr: &Sender<SocketAddr>) {
+fn center(
+    secure: Option<&Trust>,
+    asks: &Receiver<Ask>,
+    heap: &Sender<i64>,
+    addr: &Sender<SocketAddr>,
+) {
     let mut a = agent("Center", secure);
     addr.send(a.listen("127.0.0.1:0").expect("listen"))
         .expect("address");

@@ -870,3 +870,34 @@ fn a_plain_agent_and_a_secure_agent_refuse_each_other_cleanly() {
         assert!(!c.reaches(s, "Plain") && !c.reaches(p, "Secure"));
     }
 }
+
+#[test]
+fn a_secure_agent_shutting_down_delivers_everything_and_closes_cleanly() {
+    let mut c = Cluster::new();
+    let cfg = |seed| config(seed, everyone(), None);
+    let (b, addr) = secure_listening(&mut c, "Rosenberg", cfg(ROSENBERG), fast());
+    let a = secure(&mut c, "Ames", cfg(AMES), fast());
+    c.agents[a].connect(addr).unwrap();
+    c.run_until("linked", LIMIT, |c| {
+        c.agents[a].route("Rosenberg").is_some_and(|r| r.confirmed)
+    });
+    for n in 0..1000u64 {
+        c.agents[a].send_message("Rosenberg", &n).unwrap();
+    }
+    c.agents[a].begin_shutdown(Duration::from_secs(5));
+    c.run_until("Ames shut down and Rosenberg saw the link go", LIMIT, |c| {
+        let done = c.log[a].iter().any(
+            |e| matches!(e, Event::ShutdownComplete { unconfirmed } if unconfirmed.is_empty()),
+        );
+        let down = c.log[b].iter().any(|e| matches!(e, Event::LinkDown { .. }));
+        done && down
+    });
+    let got: Vec<String> = c.received(b).into_iter().map(|(_, _, body)| body).collect();
+    let sent: Vec<String> = (0..1000u64).map(|n| n.to_string()).collect();
+    assert_eq!(got, sent);
+    let reason = c.log[b].iter().find_map(|e| match e {
+        Event::LinkDown { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(reason, Some(LinkDownReason::PeerClosed), "\n{}", c.dump());
+}

@@ -293,8 +293,9 @@ impl Node {
     /// dialler's session writes its first handshake bytes at once).
     fn new_stream(&mut self, origin: LinkOrigin) -> Result<Stream, LinkDownReason> {
         #[cfg(feature = "secure")]
-        if self.security.is_some() {
-            return self.secure_stream(origin);
+        if let Some(sec) = self.security.as_mut() {
+            let max = self.opts.max_frame_len;
+            return sec.stream(origin, max).map_err(LinkDownReason::Secure);
         }
         let _ = origin;
         Ok(Stream::new(self.opts.max_frame_len))

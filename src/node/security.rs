@@ -32,6 +32,26 @@ pub(crate) struct Security {
 }
 
 impl Security {
+    /// The stream of a new link, with its session: the dialler's writes its first handshake
+    /// bytes at once; the acceptor's waits for them.
+    pub(super) fn stream(
+        &mut self,
+        origin: LinkOrigin,
+        max_frame_len: u32,
+    ) -> Result<Stream, SecureError> {
+        Ok(match origin {
+            LinkOrigin::Dialed(_) => {
+                let mut first = Vec::new();
+                let session = Session::initiator(&self.config, &mut self.rng, &mut first)?;
+                Stream::secure(max_frame_len, session, first)
+            }
+            LinkOrigin::Accepted => {
+                let session = Session::responder(&self.config, &mut self.rng);
+                Stream::secure(max_frame_len, session, Vec::new())
+            }
+        })
+    }
+
     /// Seals the frames waiting on `stream` (a link handed out for transmission) at tick `now`.
     pub(super) fn seal(
         &mut self,
@@ -132,26 +152,6 @@ impl Node {
         Ok(closed)
     }
 
-    /// The secure stream of a new link: the dialler starts the handshake at once.
-    pub(super) fn secure_stream(&mut self, origin: LinkOrigin) -> Result<Stream, LinkDownReason> {
-        let Some(sec) = self.security.as_mut() else {
-            return Ok(Stream::new(self.opts.max_frame_len));
-        };
-        let max = self.opts.max_frame_len;
-        match origin {
-            LinkOrigin::Dialed(_) => {
-                let mut first = Vec::new();
-                let session = Session::initiator(&sec.config, &mut sec.rng, &mut first)
-                    .map_err(LinkDownReason::Secure)?;
-                Ok(Stream::secure(max, session, first))
-            }
-            LinkOrigin::Accepted => {
-                let session = Session::responder(&sec.config, &mut sec.rng);
-                Ok(Stream::secure(max, session, Vec::new()))
-            }
-        }
-    }
-
     /// Bytes arrived on secure `link` at tick `t`: the session answers the handshake or opens
     /// records, and the frames these carry go on to the frame decoder. Frames of records that
     /// authenticated before a failing one are handed over before the link closes.
@@ -161,19 +161,16 @@ impl Node {
         };
         let mut opened = std::mem::take(&mut sec.opened);
         let result = l.stream.open(bytes, &mut opened, t);
-        match &result {
-            Ok(o) => {
-                let done = o.progress == Progress::JustEstablished;
-                // The end of the handshake lets through the frames pushed meanwhile (the
-                // dialler's hello).
-                if o.answered || done {
-                    l.list(tx);
-                }
-                if done {
-                    self.stats.handshakes += 1;
-                }
+        if let Ok(o) = &result {
+            let done = o.progress == Progress::JustEstablished;
+            // The end of the handshake lets through the frames pushed meanwhile (the
+            // dialler's hello).
+            if o.answered || done {
+                l.list(tx);
             }
-            Err(_) => l.stream.drop_unsealed(),
+            if done {
+                self.stats.handshakes += 1;
+            }
         }
         if !opened.is_empty() {
             self.feed(link, &opened);

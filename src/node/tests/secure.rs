@@ -565,3 +565,15 @@ fn only_a_secure_node_has_a_trust_list_to_replace() {
     ));
     assert!(plain.trust().is_none() && !plain.is_secure());
 }
+
+#[test]
+fn the_last_frames_of_a_link_closed_on_purpose_go_out_sealed() {
+    let mut p = Pair::linked(14, Split::Whole);
+    p.send(1, 3);
+    let now = p.now();
+    p.b.disconnect_name("Ames", now).unwrap();
+    p.drive();
+    assert_eq!(p.received(0), 3, "{:?}", p.events[0]);
+    assert_eq!(p.link_down(0), Some(&LinkDownReason::PeerClosed));
+    assert_eq!(p.link_down(1), Some(&LinkDownReason::Disconnected));
+}
