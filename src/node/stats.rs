@@ -81,6 +81,6 @@ pub struct Stats {
     /// peer closing during the handshake (its own count has it), revocations.
     pub secure_refused: u64,
     /// Secure links closed because a new trust list no longer allowed their peer's key for
-    /// its name ([`Node::set_trust`](super::Node::set_trust)).
+    /// its name (`Node::set_trust`, `Agent::reload_trust`).
     pub revoked: u64,
 }
