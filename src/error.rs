@@ -88,6 +88,8 @@ pub enum Error {
         /// The length of the name given.
         len: usize,
     },
+    /// The configuration cannot work: the text says what is wrong and what to change.
+    Config(String),
     /// `disconnect` named a peer that is not directly linked, or a connect number never issued.
     NotFound(String),
     /// The agent is shutting down (or has shut down) and takes no new links.
@@ -117,6 +119,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::NotFound(what) => write!(f, "{what}"),
+            Error::Config(what) => write!(f, "{what}"),
             Error::Send(e) => write!(f, "{e}"),
             Error::ShuttingDown => f.write_str(
                 "the agent is shutting down and takes no new links (create a new agent to start again)",

@@ -167,6 +167,11 @@ pub enum LinkDownReason {
         /// The operating system's description.
         message: String,
     },
+    /// A secure link (feature `secure`) was refused or broken: the handshake failed, the
+    /// peer's key is not trusted for the name it claims, a record was tampered with, the
+    /// peer speaks plaintext, its key was revoked, ... The error says which, and what to do.
+    #[cfg(feature = "secure")]
+    Secure(crate::secure::SecureError),
 }
 
 impl LinkDownReason {
@@ -219,6 +224,8 @@ impl fmt::Display for LinkDownReason {
             LinkDownReason::Frame(e) => write!(f, "bad framing: {e}"),
             LinkDownReason::Wire(e) => write!(f, "bad frame: {e}"),
             LinkDownReason::Io { message, .. } => write!(f, "connection error: {message}"),
+            #[cfg(feature = "secure")]
+            LinkDownReason::Secure(e) => write!(f, "secure link: {e}"),
         }
     }
 }

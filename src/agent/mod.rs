@@ -186,9 +186,40 @@ pub struct Agent {
 impl Agent {
     /// An agent named `name` (non-empty, at most 255 bytes), with no links yet.
     pub fn new(name: &str, options: Options) -> Result<Agent, Error> {
+        Agent::with_node(Node::new(name, options, incarnation(), Instant::now())?)
+    }
+
+    /// An agent whose every link is secure (feature `secure`): see [`Node::new_secure`]. Its
+    /// randomness comes from the operating system.
+    #[cfg(feature = "secure")]
+    pub fn new_secure(
+        name: &str,
+        options: Options,
+        config: crate::secure::SecureConfig,
+    ) -> Result<Agent, Error> {
+        let rng = crate::secure::Csprng::from_os()
+            .map_err(|e| Error::Config(format!("no randomness for secure links: {e}")))?;
+        let node = Node::new_secure(name, options, incarnation(), Instant::now(), config, rng)?;
+        Agent::with_node(node)
+    }
+
+    /// Replaces the trust list of a secure agent (a reload of its trust file): handshakes
+    /// from now on use `trust`, and every link whose peer's key `trust` no longer allows for
+    /// the peer's name is closed at once, reported as
+    /// [`LinkDownReason::Secure`](crate::LinkDownReason::Secure) with
+    /// [`SecureError::Revoked`](crate::secure::SecureError::Revoked). Returns how many links
+    /// were closed. See [`Node::set_trust`].
+    #[cfg(feature = "secure")]
+    pub fn reload_trust(&mut self, trust: crate::secure::Trust) -> Result<usize, Error> {
         let now = Instant::now();
+        let closed = self.node.set_trust(trust, now)?;
+        self.drive(now);
+        Ok(closed)
+    }
+
+    fn with_node(node: Node) -> Result<Agent, Error> {
         Ok(Agent {
-            node: Node::new(name, options, incarnation(), now)?,
+            node,
             poll: Poll::new()?,
             events: Events::with_capacity(256),
             ready: Vec::new(),

@@ -42,6 +42,9 @@ impl Node {
             return Ok(());
         }
         let origin = l.origin;
+        // On a secure link, before anything of the peer is believed or registered.
+        #[cfg(feature = "secure")]
+        self.check_peer_key(link, &h.name)?;
         if *h.name == *self.name {
             return Err(LinkDownReason::OwnName);
         }

@@ -43,14 +43,14 @@ pub(super) struct Link {
 }
 
 impl Link {
-    fn new(id: LinkId, serial: u64, origin: LinkOrigin, max_frame_len: u32, t: u64) -> Link {
+    fn new(id: LinkId, serial: u64, origin: LinkOrigin, stream: Stream, t: u64) -> Link {
         Link {
             id,
             serial,
             origin,
             peer: None,
             version: 1,
-            stream: Stream::new(max_frame_len),
+            stream,
             keepalive: Keepalive::new(t),
             v1: Announcements::default(),
             sync: DbSync::default(),
@@ -79,11 +79,18 @@ impl Link {
     /// Appends frames to the link's outbound bytes and lists it for transmission. Returns the
     /// bytes appended.
     pub(super) fn push(&mut self, tx: &mut Transmit, write: impl FnOnce(&mut Vec<u8>)) -> usize {
-        let (n, list) = self.stream.push(write);
-        if list {
+        let n = self.stream.push(write);
+        self.list(tx);
+        n
+    }
+
+    /// Lists the link for transmission, unless it is listed already: its stream has bytes
+    /// the caller has not been told of (frames, a handshake message, or frames the end of a
+    /// handshake lets through).
+    pub(super) fn list(&mut self, tx: &mut Transmit) {
+        if self.stream.list() {
             tx.0.push_back(self.id);
         }
-        n
     }
 
     /// As [`push`](Self::push), counting the bytes as control traffic.
@@ -206,14 +213,13 @@ impl Links {
         !self.tx.0.is_empty()
     }
 
-    /// The next link with bytes to write.
-    pub(super) fn poll_transmit(&mut self) -> Option<LinkId> {
+    /// The next open link on the transmission list, taken off it (the next push lists it
+    /// again).
+    pub(super) fn next_listed(&mut self) -> Option<&mut Link> {
         while let Some(link) = self.tx.0.pop_front() {
-            if let Some(l) = self.get_mut(link) {
+            if let Some(Some(l)) = self.slots.get_mut(link.0) {
                 l.stream.unlist();
-                if l.pending() > 0 {
-                    return Some(link);
-                }
+                return self.slots[link.0].as_mut();
             }
         }
         None
@@ -240,20 +246,19 @@ impl Node {
         let accepted = origin == LinkOrigin::Accepted;
         if accepted && self.links.awaiting_hello >= self.opts.max_pending_links {
             let max = self.opts.max_pending_links;
-            self.events.push_back(Event::LinkDown {
-                link,
-                peer: None,
-                reason: LinkDownReason::TooManyPending { max },
-            });
-            self.actions.push_back(Action::Close {
-                link,
-                flush: Vec::new(),
-            });
+            self.refuse_link(link, origin, LinkDownReason::TooManyPending { max });
             return;
         }
+        let stream = match self.new_stream(origin) {
+            Ok(stream) => stream,
+            Err(reason) => {
+                self.refuse_link(link, origin, reason);
+                return;
+            }
+        };
         self.links.next_serial += 1;
         let serial = self.links.next_serial;
-        let mut l = Link::new(link, serial, origin, self.opts.max_frame_len, t);
+        let mut l = Link::new(link, serial, origin, stream, t);
         if let LinkOrigin::Dialed(c) = origin {
             self.dialler.linked(c, link);
             self.say_hello(&mut l);
@@ -264,6 +269,36 @@ impl Node {
         }
         let hello_by = t.saturating_add(ms(self.opts.hello_timeout));
         self.timers.insert(hello_by, Timer::Hello { link, serial });
+    }
+
+    /// Turns a connection away before it becomes a link: reported down, closed with nothing
+    /// said, and its dial (if this agent dialled it) retried as after any failed attempt.
+    fn refuse_link(&mut self, link: LinkId, origin: LinkOrigin, reason: LinkDownReason) {
+        self.events.push_back(Event::LinkDown {
+            link,
+            peer: None,
+            reason,
+        });
+        self.actions.push_back(Action::Close {
+            link,
+            flush: Vec::new(),
+        });
+        if let LinkOrigin::Dialed(c) = origin {
+            self.dialler.linked(c, link);
+            self.dialled_link_down(c, link);
+        }
+    }
+
+    /// A new link's byte stream: plain, or with a secure session on a secure node (the
+    /// dialler's session writes its first handshake bytes at once).
+    fn new_stream(&mut self, origin: LinkOrigin) -> Result<Stream, LinkDownReason> {
+        #[cfg(feature = "secure")]
+        if let Some(sec) = self.security.as_mut() {
+            let max = self.opts.max_frame_len;
+            return sec.stream(origin, max).map_err(LinkDownReason::Secure);
+        }
+        let _ = origin;
+        Ok(Stream::new(self.opts.max_frame_len))
     }
 
     /// Whether `link` is open with room in its buffer.
@@ -295,13 +330,15 @@ impl Node {
         if let LinkOrigin::Dialed(c) = l.origin {
             self.dialled_link_down(c, link);
         }
+        #[cfg(feature = "secure")]
+        self.secure_link_closed(&mut l, &reason);
+        let flush = tell_caller.then(|| l.stream.take_unsent());
         self.events.push_back(Event::LinkDown {
             link,
             peer: l.peer.as_deref().map(|p| self.names.get(p)),
             reason,
         });
-        if tell_caller {
-            let flush = l.stream.take_unsent();
+        if let Some(flush) = flush {
             self.actions.push_back(Action::Close { link, flush });
         }
     }

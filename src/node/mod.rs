@@ -12,7 +12,8 @@
 //! | file | concern |
 //! |---|---|
 //! | `links.rs` | the table of links, opening and dropping one, the transmission list |
-//! | `stream.rs` | a link's bytes: frame decoder, outbound buffer (where a secure layer goes) |
+//! | `stream.rs` | a link's bytes: frame decoder, outbound buffer, a secure link's session (handshake, sealing, opening) |
+//! | `security.rs` | (feature `secure`) identity, trust, randomness and scratch buffers; a new link's session, the peer's key against the name in its hello, revocation |
 //! | `keepalive.rs` | pings after silence, closing after an unanswered one |
 //! | `dial.rs` | `connect` calls, reconnection and its jitter |
 //! | `backoff.rs` | how long a dial waits after failures in a row (pure) |
@@ -75,6 +76,8 @@ mod links;
 mod receiving;
 mod relay;
 mod routes;
+#[cfg(feature = "secure")]
+mod security;
 mod sending;
 mod shutdown;
 mod stats;
@@ -169,6 +172,9 @@ pub struct Node {
     actions: VecDeque<Action>,
     stats: Stats,
     phase: Phase,
+    /// Identity, trust and randomness, when the links are secure.
+    #[cfg(feature = "secure")]
+    security: Option<security::Security>,
 }
 
 impl Node {
@@ -208,6 +214,8 @@ impl Node {
             actions: VecDeque::new(),
             stats: Stats::default(),
             phase: Phase::Running,
+            #[cfg(feature = "secure")]
+            security: None,
         })
     }
 
@@ -262,6 +270,22 @@ impl Node {
             return;
         };
         l.keepalive.heard(t);
+        #[cfg(feature = "secure")]
+        if l.stream.is_secure() {
+            self.handle_secure_bytes(link, bytes, t);
+            self.commit();
+            return;
+        }
+        self.feed(link, bytes);
+        self.commit();
+    }
+
+    /// Hands the stream bytes of `link` to its frame decoder, and each frame to its concern;
+    /// closes the link if the framing or a frame is bad.
+    fn feed(&mut self, link: LinkId, bytes: &[u8]) {
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
         let mut reader = l.stream.take_reader();
         let result = reader.feed(bytes, |frame| self.handle_frame(link, frame));
         match result {
@@ -273,12 +297,15 @@ impl Node {
             Err(FeedError::Frame(e)) => self.close_link(link, LinkDownReason::Frame(e)),
             Err(FeedError::Handler(reason)) => self.close_link(link, reason),
         }
-        self.commit();
     }
 
-    /// The connection of `link` closed or failed (not on the core's own request).
+    /// The connection of `link` closed or failed (not on the core's own request). On a secure
+    /// link whose peer had not said hello, a clean close is reported as the peer's refusal
+    /// (`SecureError::ClosedDuringHandshake`).
     pub fn handle_link_down(&mut self, link: LinkId, reason: LinkDownReason, now: Instant) {
         self.tick(now);
+        #[cfg(feature = "secure")]
+        let reason = self.secure_close_reason(link, reason);
         self.drop_link(link, reason, false);
         self.commit();
     }
@@ -444,9 +471,25 @@ impl Node {
     }
 
     /// The next link with bytes to write. A link comes back once per batch of new bytes; if the
-    /// stream cannot take them all now, write the rest when it becomes writable.
+    /// stream cannot take them all now, write the rest when it becomes writable. On a secure
+    /// link, the frames pushed since it last came back are sealed now, into as few records
+    /// as they fit.
     pub fn poll_transmit(&mut self) -> Option<LinkId> {
-        self.links.poll_transmit()
+        loop {
+            let l = self.links.next_listed()?;
+            #[cfg(feature = "secure")]
+            if let Err(e) = self.security.as_mut().map_or(Ok(()), |sec| {
+                sec.seal(&mut l.stream, self.clock.now(), self.opts.max_link_buffer)
+            }) {
+                let link = l.id;
+                self.close_link(link, LinkDownReason::Secure(e));
+                self.commit();
+                continue;
+            }
+            if !l.stream.outbound().is_empty() {
+                return Some(l.id);
+            }
+        }
     }
 
     /// Bytes waiting to be written on `link` (empty for an unknown link).

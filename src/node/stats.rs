@@ -73,4 +73,14 @@ pub struct Stats {
     pub control_frames: u64,
     /// Bytes of those frames.
     pub control_bytes: u64,
+    /// Secure handshakes completed (feature `secure`; 0 otherwise).
+    pub handshakes: u64,
+    /// Secure links this agent refused or closed for a security reason it found: a failed
+    /// handshake (unknown key, bad or missing PSK, garbage, a plaintext peer), a key not
+    /// allowed for the name its hello claims, a tampered or malformed record. Not counted: a
+    /// peer closing during the handshake (its own count has it), revocations.
+    pub secure_refused: u64,
+    /// Secure links closed because a new trust list no longer allowed their peer's key for
+    /// its name (`Node::set_trust`, `Agent::reload_trust`).
+    pub revoked: u64,
 }

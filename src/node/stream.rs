@@ -1,30 +1,38 @@
 //! The byte stream of one link: frames in from the bytes the caller hands over, frames out as
-//! bytes for the caller to write.
+//! bytes for the caller to write; on a secure node, the link's secure session between the two.
 //!
-//! This module owns a link's framing state: the frame decoder for what arrives, and the
-//! outbound buffer (what is written, how much of it the caller has taken, whether the link is
-//! listed for transmission). It does not know what a frame means (the node parses frames and
-//! writes them) and must not: everything above it deals in whole frames, everything below it
-//! in bytes.
+//! This module owns a link's framing state: the frame decoder for what arrives, the outbound
+//! buffer (what is written, how much of it the caller has taken, whether the link is listed
+//! for transmission) and, on a secure link, its [`Session`] and the frames waiting to be
+//! sealed. It does not know what a frame means (the node parses frames and writes them) and
+//! must not: everything above it deals in whole frames, everything below it in bytes.
 //!
-//! # Where a secure layer goes
-//! A secure transport (a Noise handshake, then encrypted records of at most 65 535 bytes, one
-//! record per write) is a per-link stage between the byte stream and the frame codec, and it
-//! belongs here, as a state of [`Stream`] (handshaking, established) that knows nothing of the
-//! protocol above:
-//! - inbound, [`Reader::feed`] is the one way from the bytes given to
-//!   [`Node::handle_bytes`](super::Node::handle_bytes) to the frame decoder: it would first
-//!   open records (or answer the handshake, which never reaches the frame handler) and feed
-//!   the plaintext to the decoder;
-//! - outbound, [`Stream::push`] is the one way frames enter the buffer, and
-//!   [`Stream::outbound`] the one way bytes leave it: frames pushed would wait as plaintext
-//!   and be sealed into records when the link is listed for transmission, so that `outbound`
-//!   hands the caller whole records.
+//! # The secure stage (feature `secure`)
+//! A secure link's session is a state of [`Stream`] (handshaking, established) that knows
+//! nothing of the protocol above:
+//! - inbound, [`Stream::open`] takes the bytes given to
+//!   [`Node::handle_bytes`](super::Node::handle_bytes): handshake messages are answered (the
+//!   answer goes to the outbound buffer, never to the frame handler) and records are opened
+//!   into plaintext, which the node then feeds to the unchanged frame decoder ([`Reader`]);
+//! - outbound, [`Stream::push`] appends frames to a plaintext buffer, and [`Stream::seal`]
+//!   turns all of it into records (as few as the 65 535-byte limit allows, many frames each)
+//!   when the link is handed out for transmission, so that one write carries one batch of
+//!   records, not a record per frame. Handshake bytes are written to the outbound buffer as
+//!   the session makes them, ahead of any record. Plaintext never reaches the outbound buffer
+//!   unsealed: frames pushed before the handshake is done wait for it, and are dropped with
+//!   the link if it never completes.
 //!
-//! The node above would not change: it would still hand bytes over, push frames, and report
-//! what was written.
+//! [`Stream::pending`] counts both buffers, so that `Options::max_link_buffer` and
+//! `Stats::buffered_bytes` hold for ciphertext and for plaintext not sealed yet alike. The
+//! scratch buffers that opening and sealing need are the node's, one for all links.
 
 use crate::frame::{FeedError, FrameDecoder};
+#[cfg(feature = "secure")]
+use crate::secure::{Progress, PublicKey, SecureError, Session};
+
+/// An emptied buffer whose capacity is above this (or above the link buffer limit, if larger)
+/// is released, so that an idle link does not keep what a burst made it grow to.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// The framing state of one link. See the [module documentation](self).
 #[derive(Debug)]
@@ -36,6 +44,28 @@ pub(super) struct Stream {
     head: usize,
     /// Listed for transmission.
     listed: bool,
+    /// The secure stage, on a secure node's link.
+    #[cfg(feature = "secure")]
+    secure: Option<Secure>,
+}
+
+/// A secure link's session, and the frames pushed since the link was last handed out.
+#[cfg(feature = "secure")]
+#[derive(Debug)]
+struct Secure {
+    session: Session,
+    /// Plaintext frames waiting to be sealed into records.
+    plain: Vec<u8>,
+}
+
+/// What [`Stream::open`] did with bytes that arrived.
+#[cfg(feature = "secure")]
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Opened {
+    /// Where the handshake stands.
+    pub(super) progress: Progress,
+    /// Bytes for the peer were written (a handshake message): list the link for transmission.
+    pub(super) answered: bool,
 }
 
 /// The inbound half of a [`Stream`]: bytes in, frames out.
@@ -66,6 +96,8 @@ impl Stream {
             out: Vec::new(),
             head: 0,
             listed: false,
+            #[cfg(feature = "secure")]
+            secure: None,
         }
     }
 
@@ -84,14 +116,29 @@ impl Stream {
         self.reader = reader;
     }
 
-    /// Appends frames with `write`. Returns the bytes appended, and whether the link must be
-    /// listed for transmission (it was not listed yet).
-    pub(super) fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> (usize, bool) {
-        let before = self.out.len();
-        write(&mut self.out);
-        let list = !self.listed;
-        self.listed = true;
-        (self.out.len() - before, list)
+    /// Appends frames with `write`; returns the bytes appended. List the link for
+    /// transmission after.
+    pub(super) fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> usize {
+        let frames = self.frames_mut();
+        let before = frames.len();
+        write(frames);
+        frames.len() - before
+    }
+
+    /// Marks the link listed for transmission; whether it must be put on the list (it was not
+    /// listed yet).
+    pub(super) fn list(&mut self) -> bool {
+        !std::mem::replace(&mut self.listed, true)
+    }
+
+    /// Where pushed frames go: the outbound buffer, or on a secure link the plaintext that
+    /// waits to be sealed.
+    fn frames_mut(&mut self) -> &mut Vec<u8> {
+        #[cfg(feature = "secure")]
+        if let Some(sec) = &mut self.secure {
+            return &mut sec.plain;
+        }
+        &mut self.out
     }
 
     /// Taken off the transmission list: the next push lists the link again.
@@ -99,9 +146,19 @@ impl Stream {
         self.listed = false;
     }
 
-    /// Bytes waiting to be written.
+    /// Bytes waiting to be written: ready for the caller, or (on a secure link) plaintext
+    /// not sealed yet.
     pub(super) fn pending(&self) -> usize {
-        self.out.len() - self.head
+        self.out.len() - self.head + self.unsealed()
+    }
+
+    /// Bytes of frames not sealed yet.
+    fn unsealed(&self) -> usize {
+        #[cfg(feature = "secure")]
+        if let Some(sec) = &self.secure {
+            return sec.plain.len();
+        }
+        0
     }
 
     /// The bytes waiting to be written.
@@ -116,21 +173,103 @@ impl Stream {
         if self.head == self.out.len() {
             self.out.clear();
             self.head = 0;
-            if self.out.capacity() > max_buffer.max(64 * 1024) {
+            if self.out.capacity() > max_buffer.max(KEEP_CAPACITY) {
                 self.out = Vec::new();
             }
-        } else if self.head >= 64 * 1024 && self.head * 2 >= self.out.len() {
+        } else if self.head >= KEEP_CAPACITY && self.head * 2 >= self.out.len() {
             self.out.drain(..self.head);
             self.head = 0;
         }
     }
 
-    /// What was never written, for a last flush before the connection closes.
+    /// What was never written, for a last flush before the connection closes. On a secure
+    /// link, only what was sealed: [`seal`](Self::seal) first to include the last frames.
     pub(super) fn take_unsent(&mut self) -> Vec<u8> {
         if self.head == 0 {
             std::mem::take(&mut self.out)
         } else {
             self.out[self.head..].to_vec()
+        }
+    }
+}
+
+#[cfg(feature = "secure")]
+impl Stream {
+    /// A secure link's stream, its session made, with `first` to write: the dialler's first
+    /// handshake bytes (the acceptor has none).
+    pub(super) fn secure(max_frame_len: u32, session: Session, first: Vec<u8>) -> Stream {
+        Stream {
+            out: first,
+            secure: Some(Secure {
+                session,
+                plain: Vec::new(),
+            }),
+            ..Stream::new(max_frame_len)
+        }
+    }
+
+    /// Whether the link is secure.
+    pub(super) fn is_secure(&self) -> bool {
+        self.secure.is_some()
+    }
+
+    /// The peer's key, once a secure link's handshake is done.
+    pub(super) fn remote_key(&self) -> Option<&PublicKey> {
+        self.secure.as_ref()?.session.remote_key()
+    }
+
+    /// Bytes that arrived on a secure link: handshake messages are answered into the outbound
+    /// buffer, records opened into `opened` (appended; on an error, it keeps what the records
+    /// before the failed one carried). A plain link's bytes are copied as they are.
+    pub(super) fn open(
+        &mut self,
+        bytes: &[u8],
+        opened: &mut Vec<u8>,
+        now: u64,
+    ) -> Result<Opened, SecureError> {
+        let Some(sec) = &mut self.secure else {
+            opened.extend_from_slice(bytes);
+            return Ok(Opened {
+                progress: Progress::Established,
+                answered: false,
+            });
+        };
+        let before = self.out.len();
+        let progress = sec.session.read(bytes, opened, &mut self.out, now)?;
+        Ok(Opened {
+            progress,
+            answered: self.out.len() > before,
+        })
+    }
+
+    /// Seals the frames waiting into records appended to the outbound buffer, once the
+    /// handshake is done (before, they wait). `scratch` is the node's; an emptied plaintext
+    /// buffer is released as [`consume`](Self::consume) releases the outbound one.
+    pub(super) fn seal(
+        &mut self,
+        scratch: &mut Vec<u8>,
+        now: u64,
+        max_buffer: usize,
+    ) -> Result<(), SecureError> {
+        let Some(sec) = &mut self.secure else {
+            return Ok(());
+        };
+        if sec.plain.is_empty() || !sec.session.is_established() {
+            return Ok(());
+        }
+        let result = sec.session.write(&sec.plain, &mut self.out, scratch, now);
+        sec.plain.clear();
+        if sec.plain.capacity() > max_buffer.max(KEEP_CAPACITY) {
+            sec.plain = Vec::new();
+        }
+        result
+    }
+
+    /// Drops the frames not sealed yet (the link closes for a security reason: nothing more
+    /// goes to that peer).
+    pub(super) fn drop_unsealed(&mut self) {
+        if let Some(sec) = &mut self.secure {
+            sec.plain = Vec::new();
         }
     }
 }

@@ -65,12 +65,22 @@ pub enum SecureError {
         /// The type byte.
         kind: u8,
     },
-    /// The peer closed the connection before the handshake finished.
+    /// The peer closed the connection before the handshake finished; on an agent's link,
+    /// before the peer's hello (the acceptor checks the dialler's key against its name only
+    /// then).
     ClosedDuringHandshake,
     /// `write` was called before the handshake finished (a bug in the caller).
     NotEstablished,
     /// The Noise library refused an operation this layer expected to succeed.
     Internal(String),
+    /// The trust list was replaced (a reload) and no longer allows the peer's key for the
+    /// name it uses: the link is closed.
+    Revoked {
+        /// The peer's name.
+        name: String,
+        /// The peer's public key (base64).
+        key: String,
+    },
 }
 
 impl fmt::Display for SecureError {
@@ -143,13 +153,20 @@ impl fmt::Display for SecureError {
             ),
             SecureError::ClosedDuringHandshake => f.write_str(
                 "the peer closed the connection during the handshake: it may not trust this \
-                 agent's key, hold a different PSK, or not speak the secure protocol; its own \
-                 log says which",
+                 agent's key (or not for this agent's name), hold a different PSK, or not speak \
+                 the secure protocol; its own log says which",
             ),
             SecureError::NotEstablished => {
                 f.write_str("cannot send on a secure link before its handshake has finished")
             }
             SecureError::Internal(what) => write!(f, "Noise error: {what}"),
+            SecureError::Revoked { name, key } => write!(
+                f,
+                "revoked: the reloaded trust file no longer allows the key {key} for {name:?}, \
+                 so the link is closed; to let it back in, add `{} {key}` to the trust file \
+                 and reload it",
+                super::text::quote_name(name)
+            ),
         }
     }
 }

@@ -48,7 +48,11 @@ impl Cluster {
 
     /// Adds an agent; returns its index.
     pub fn add(&mut self, name: &str, opts: Options) -> usize {
-        let agent = Agent::new(name, opts).expect("agent");
+        self.insert(Agent::new(name, opts).expect("agent"))
+    }
+
+    /// Adds an agent made elsewhere (a secure one, say); returns its index.
+    pub fn insert(&mut self, agent: Agent) -> usize {
         let i = self.agents.len();
         let fd = agent.as_raw_fd();
         self.outer

@@ -18,6 +18,8 @@ mod keepalive;
 mod links;
 mod receiving;
 mod relay;
+#[cfg(feature = "secure")]
+mod secure;
 mod sending;
 mod shutdown;
 mod timers;
