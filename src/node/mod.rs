@@ -23,6 +23,7 @@
 //! | `routes.rs` | shortest paths applied to the routing table, `Meet` and `Lose` |
 //! | `graph.rs` | the mesh as this agent sees it, in Graphviz DOT ([`Node::graph`]) |
 //! | `relay.rs` | messages and confirmations that arrive: believability, relaying, holding |
+//! | `origins.rs` | secure links: signed descriptions, end-to-end tags, sealed bodies, forgeries refused |
 //! | `sending.rs` | this agent's own messages: outboxes, numbering, resends, confirmations |
 //! | `receiving.rs` | messages for this agent: inboxes, order, duplicates, acks owed |
 //! | `throttle.rs` | the hold-down rule shared by own descriptions and shortest paths (pure) |
@@ -72,6 +73,7 @@ mod graph;
 mod hello;
 mod keepalive;
 mod links;
+mod origins;
 mod receiving;
 mod relay;
 mod routes;

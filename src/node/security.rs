@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Node;
+use super::origins::Origins;
 use crate::secure::{Csprng, SecureConfig};
 use crate::{Error, Options};
 
@@ -18,8 +19,11 @@ use crate::{Error, Options};
 pub(crate) struct Security {
     /// Identity, trust, PSK and rekey schedule, shared with every link's session.
     pub(crate) config: Arc<SecureConfig>,
-    /// Randomness for handshakes (each session forks its own).
+    /// Randomness for handshakes (each session forks its own) and the nonces of sealed
+    /// bodies.
     pub(crate) rng: Csprng,
+    /// Pair keys and what authenticating origins needs (`origins.rs`).
+    pub(crate) origins: Origins,
 }
 
 impl Node {
@@ -47,10 +51,13 @@ impl Node {
             )));
         }
         let mut node = Node::new(name, opts, incarnation, now)?;
+        let origins = Origins::new(node.opts.max_known_names);
         node.security = Some(Security {
             config: Arc::new(config),
             rng,
+            origins,
         });
+        node.sign_own();
         Ok(node)
     }
 

@@ -16,6 +16,8 @@ mod graph;
 mod hello;
 mod keepalive;
 mod links;
+#[cfg(feature = "secure")]
+mod origins;
 mod receiving;
 mod relay;
 mod sending;
