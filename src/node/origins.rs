@@ -175,6 +175,18 @@ enum Verdict {
 }
 
 impl Node {
+    /// Writes `payload` as one frame on `link`, after what the core wrote there, as if the
+    /// core had written it: how the simulator and the tests make a member of the mesh lie. It
+    /// goes through the link as any frame does (encrypted on a secure link). Nothing else
+    /// changes: the core does not read it. Built for the crate's tests and the simulator only.
+    #[cfg(any(test, feature = "sim"))]
+    #[doc(hidden)]
+    pub fn write_forged(&mut self, link: LinkId, payload: &[u8]) {
+        self.links.control(link, &mut self.stats, |out| {
+            crate::frame::encode(out, payload)
+        });
+    }
+
     /// Signs this agent's own description as it is now (on a secure node): after every
     /// change of its version or lists.
     pub(super) fn sign_own(&mut self) {

@@ -121,7 +121,7 @@ pub use session::{
 };
 pub use trust::Trust;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sim"))]
 pub(crate) use text::encode;
 pub(crate) use text::{decode_exact, decode_into, encode_into};
 
