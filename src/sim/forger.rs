@@ -186,22 +186,72 @@ impl Sim {
                 (self.forged_description(f, origin), kind)
             }
             k @ (1 | 2) => {
-                let to = if k == 1 { y } else { z };
+                // A pair's sender's next message; else anybody's, for `y` or through it.
+                let claim = self.pair_to_impersonate(f, y, |p| (p.from, p.to));
+                let (from, to, pair, n) = match claim {
+                    Some((k, p)) => (p.from, p.to, k as u64, p.next),
+                    None => {
+                        let to = if k == 1 { y } else { z };
+                        let pair = f.rng.below(self.pairs.len().max(1) as u64);
+                        (x, to, pair, f.rng.below(60))
+                    }
+                };
                 let kind = Counts {
                     messages: 1,
                     ..Counts::default()
                 };
-                (self.forged_message(f, x, to, y), kind)
+                (self.forged_message(f, from, to, y, (pair, n)), kind)
             }
             k => {
-                let to = if k == 3 { y } else { z };
+                // A pair's receiver confirming everything; else anybody's confirmation.
+                let claim = self.pair_to_impersonate(f, y, |p| (p.to, p.from));
+                let (from, to) = match claim {
+                    Some((_, p)) => (p.to, p.from),
+                    None => (x, if k == 3 { y } else { z }),
+                };
                 let kind = Counts {
                     confirmations: 1,
                     ..Counts::default()
                 };
-                (self.forged_confirmation(f, x, to, y), kind)
+                (self.forged_confirmation(f, from, to, y), kind)
             }
         }
+    }
+
+    /// A pair whose traffic the forger can claim to `y`: `ends` gives the agent claimed and the
+    /// agent the forgery is for, and neither is the forger, nor is the one claimed `y` (`y`
+    /// is the forger's peer, the destination or the relay). Half the time, none. First a pair
+    /// for `y` itself whose claimed end `y` reaches through the forger, as a member relaying
+    /// that traffic would choose (on plain links numbered traffic is believed only from the
+    /// way it comes); then any, in the pairs' order.
+    fn pair_to_impersonate(
+        &self,
+        f: &mut Forger,
+        y: usize,
+        ends: fn(&super::traffic::Pair) -> (usize, usize),
+    ) -> Option<(usize, &super::traffic::Pair)> {
+        if f.rng.below(2) == 0 {
+            return None;
+        }
+        let m = f.agent;
+        let through_forger = |other: usize| {
+            self.hosts[y].node.as_ref().is_some_and(|n| {
+                let peer = n.route(&name(other)).and_then(|r| n.link_peer(r.link));
+                peer == Some(&*name(m))
+            })
+        };
+        let fitting = || {
+            self.pairs.iter().enumerate().filter(move |(_, p)| {
+                let (claimed, to) = ends(p);
+                claimed != m && claimed != y && to != m
+            })
+        };
+        fitting()
+            .find(|(_, p)| {
+                let (claimed, to) = ends(p);
+                to == y && through_forger(claimed)
+            })
+            .or_else(|| fitting().next())
     }
 
     /// A description of `origin` at a version above any it makes, listing the forger and
@@ -265,10 +315,16 @@ impl Sim {
     }
 
     /// A message in `from`'s name for `to`, written to `y` (the destination, or the relay),
-    /// whose body claims to be a pair's traffic.
-    fn forged_message(&self, f: &mut Forger, from: usize, to: usize, y: usize) -> String {
-        let pair = f.rng.below(self.pairs.len().max(1) as u64);
-        let body = format!(r#"{{"k":{pair},"n":{}}}"#, f.rng.below(60));
+    /// whose body claims to be message `n` of pair `pair`.
+    fn forged_message(
+        &self,
+        f: &mut Forger,
+        from: usize,
+        to: usize,
+        y: usize,
+        (pair, n): (u64, u64),
+    ) -> String {
+        let body = format!(r#"{{"k":{pair},"n":{n}}}"#);
         let (from, to_name) = (name(from), name(to));
         let head = format!(r#"{{"c":"msg","f":"{from}","t":"{to_name}","m":{body},"h":2"#);
         if f.rng.below(4) == 0 {
