@@ -378,7 +378,7 @@ impl Node {
             self.stats.forged_messages += 1;
             return Err(());
         };
-        // The buffer becomes the body handed over, or goes back.
+        // Taken out while the pair key borrows the state; put back after.
         let mut buf = std::mem::take(&mut sec.origins.body);
         let identity = sec.config.identity();
         let Some(pair) = sec.origins.pair(identity, &self.lsdb, &m.from) else {
@@ -393,14 +393,12 @@ impl Node {
             .and_then(|t| t.strip_suffix('"'))
             .is_some_and(|text| crate::secure::decode_into(text, &mut buf).is_ok())
             && pair.open(&m.from, &m.to, seq.inc, seq.seq, &mut buf);
-        let body = if opened {
-            String::from_utf8(buf)
-                .ok()
-                .and_then(|text| RawValue::from_string(text).ok())
-        } else {
-            sec.origins.body = buf;
-            None
-        };
+        // One allocation, of the body's exact size: the one handing over a body costs anyway.
+        let body = opened
+            .then(|| std::str::from_utf8(&buf).ok())
+            .flatten()
+            .and_then(|text| RawValue::from_string(text.to_owned()).ok());
+        sec.origins.body = buf;
         match body {
             Some(body) => Ok(Some(body)),
             None => {
@@ -441,7 +439,11 @@ pub(super) fn emit_numbered(
     seq: Seq,
     direct: bool,
 ) {
-    let Some(sec) = security else {
+    let Some(sec) = security
+        .as_mut()
+        .filter(|s| s.config.seals_bodies() || !direct)
+    else {
+        // Straight to the destination, unsealed: nothing to look up.
         emit_msg(out, from, to, body, Some(1), Some(seq), Stamp::default());
         return;
     };

@@ -59,6 +59,7 @@ pub(crate) fn decode_into(text: &str, out: &mut Vec<u8>) -> Result<(), &'static 
     if bytes.len() % 4 != 0 {
         return Err("is not a whole number of base64 quads");
     }
+    out.reserve(bytes.len() / 4 * 3);
     let quads = bytes.len() / 4;
     for (q, quad) in bytes.chunks(4).enumerate() {
         let last = q + 1 == quads;
