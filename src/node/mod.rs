@@ -566,7 +566,7 @@ impl Node {
     }
 
     /// The link-state database (v2).
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn lsdb(&self) -> &Lsdb {
         &self.lsdb
     }
