@@ -140,7 +140,7 @@ impl Origins {
         let key = lsdb.get(name)?.signature?.key;
         // Two lookups on a hit: returning the first one's borrow from a branch is what the
         // borrow checker does not allow yet.
-        if !self.pairs.get(name).is_some_and(|p| p.key == key) {
+        if self.pairs.get(name).is_none_or(|p| p.key != key) {
             let pair = PairKey::derive(identity, &PublicKey::from_bytes(&key).ok()?).ok()?;
             if self.pairs.len() >= self.cap {
                 self.pairs.clear();
@@ -213,25 +213,20 @@ impl Node {
     pub(super) fn check_description(&mut self, lsa: &Lsa<'_>) -> Checked {
         #[cfg(feature = "secure")]
         if let Some(sec) = &mut self.security {
-            fn names<'l>(l: &'l [std::borrow::Cow<'_, str>]) -> Vec<&'l str> {
-                l.iter().map(|n| &**n).collect()
+            fn lists<'l>(l: &'l [std::borrow::Cow<'_, str>]) -> impl Iterator<Item = &'l str> {
+                l.iter().map(|n| &**n)
             }
-            let (n, p, x) = (
-                names(&lsa.neighbors),
-                names(&lsa.v1_peers),
-                names(&lsa.externals),
-            );
             let version = (lsa.inc, lsa.seq);
-            let lists = (n.iter().copied(), p.iter().copied(), x.iter().copied());
+            let (n, p, x) = (&lsa.neighbors, &lsa.v1_peers, &lsa.externals);
             if !self
                 .lsdb
-                .would_take(&lsa.origin, version, lists.0, lists.1, lists.2)
+                .would_take(&lsa.origin, version, lists(n), lists(p), lists(x))
             {
                 return Checked::Unchecked;
             }
             let buf = &mut sec.origins.signed;
             buf.clear();
-            let (mut n, mut p, mut x) = (n.into_iter(), p.into_iter(), x.into_iter());
+            let (mut n, mut p, mut x) = (lists(n), lists(p), lists(x));
             signed_description(buf, &lsa.origin, lsa.inc, lsa.seq, [&mut n, &mut p, &mut x]);
             let signature = lsa.signed.as_ref().and_then(|s| {
                 Some(Signature {
@@ -520,7 +515,7 @@ pub(super) fn emit_confirmation(
         let identity = sec.config.identity();
         if let Some(pair) = sec.origins.pair(identity, lsdb, to) {
             let t = pair.tag_confirmation(from, to, inc, seq);
-            tag = Some(&*crate::secure::encode_into(&t, &mut tag_text));
+            tag = Some(crate::secure::encode_into(&t, &mut tag_text));
         }
     }
     emit_ack(out, from, to, inc, seq, 1, tag);

@@ -252,12 +252,12 @@ fn message_fields<T>(m: &MessageFields<'_>, f: impl FnOnce(&[&[u8]]) -> T) -> T 
 /// in order, numbers as 8-byte big-endian, names as a 4-byte big-endian length and their
 /// UTF-8 bytes, each list as a 4-byte big-endian count and its names sorted by their bytes
 /// without repeats. The same description gives the same bytes however its JSON was spelled.
-pub fn signed_description<'n>(
+pub fn signed_description(
     out: &mut Vec<u8>,
     origin: &str,
     inc: u64,
     seq: u64,
-    lists: [&mut dyn Iterator<Item = &'n str>; 3],
+    lists: [&mut dyn Iterator<Item = &str>; 3],
 ) {
     let put = |out: &mut Vec<u8>, name: &str| {
         // Names are at most 255 bytes on the wire; a longer one still has one spelling here.

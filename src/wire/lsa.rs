@@ -365,7 +365,7 @@ mod tests {
         for frame in [
             format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"g":"{SIG}","k":"{KEY}"}}"#),
             format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"k":"a\/b","g":"{SIG}"}}"#),
-            format!(r#"{{"c":"lsa","o":"A","i":1,"k":"","g":"","s":2,"n":[],"x":[]}}"#),
+            r#"{"c":"lsa","o":"A","i":1,"k":"","g":"","s":2,"n":[],"x":[]}"#.to_owned(),
         ] {
             assert!(!agree_lsa(frame.as_bytes(), 2), "{frame}");
             let Ok(Wire::Lsa(l)) = parse(frame.as_bytes(), 2) else {
