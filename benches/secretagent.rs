@@ -98,7 +98,7 @@ fn main() -> ExitCode {
 }
 
 /// Figures computed from others measured in the same run: how close the agents come to the
-/// floors.
+/// floors, and secure links to plain ones.
 fn derived(report: &mut Report) {
     report.ratio(
         "throughput/one-hop/vs-serde",
@@ -123,6 +123,38 @@ fn derived(report: &mut Report) {
         "latency/one-hop-own-loop/p50",
         Unit::Factor,
         Target::AtMost(1.2),
+    );
+    report.ratio(
+        "throughput/secure-one-hop/vs-plain",
+        "throughput, one hop: secure ÷ plain",
+        "throughput/secure-one-hop",
+        "throughput/secure-one-hop/plain",
+        Unit::Percent,
+        Target::AtLeast(0.5),
+    );
+    report.ratio(
+        "throughput/secure-relay/vs-plain",
+        "throughput through a relay: secure ÷ plain",
+        "throughput/secure-relay",
+        "throughput/secure-relay/plain",
+        Unit::Percent,
+        Target::None,
+    );
+    report.ratio(
+        "latency/secure-one-hop/vs-plain",
+        "latency, one hop p50: secure ÷ plain",
+        "latency/secure-one-hop/p50",
+        "latency/secure-one-hop/plain/p50",
+        Unit::Factor,
+        Target::AtMost(1.2),
+    );
+    report.ratio(
+        "latency/secure-one-hop/vs-plain-p99",
+        "latency, one hop p99: secure ÷ plain",
+        "latency/secure-one-hop/p99",
+        "latency/secure-one-hop/plain/p99",
+        Unit::Factor,
+        Target::None,
     );
     report.ratio(
         "latency/two-hops/vs-floor",

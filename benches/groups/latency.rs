@@ -19,13 +19,13 @@ use crate::support::config::Config;
 use crate::support::message::{RECEIVER, RELAY, SENDER};
 use crate::support::report::{Report, Row, Unit, median};
 
-use super::{SETUP, listening, number, paired, spawn_agent};
+use super::{Links, SETUP, listening, number, paired, spawn, spawn_agent};
 
 /// How the agents wait, for the notes.
-const AGENTS_WAIT: &str = "agents block in `poll` until IO (1 s cap), no spinning";
+pub const AGENTS_WAIT: &str = "agents block in `poll` until IO (1 s cap), no spinning";
 
 /// Round trips measured per run (and unmeasured ones before them).
-fn counts(cfg: &Config) -> (u64, u64) {
+pub fn counts(cfg: &Config) -> (u64, u64) {
     cfg.pick((10_000, 1_000), (2_000, 200))
 }
 
@@ -39,11 +39,7 @@ pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
             let port = listening(&mut echo)?;
             counting_wakes(n + warm, || raw_ping(&port, n, warm))
         },
-        || {
-            let (_b, port) = spawn_agent(RECEIVER, &["--echo"])?;
-            let (a, _) = spawn_agent(SENDER, &["--connect", &port])?;
-            counting_wakes(n + warm, || ping(a, n, warm, 1))
-        },
+        || one_hop_run(n, warm, Links::Plain),
     )?;
     add(
         report,
@@ -62,6 +58,14 @@ pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
         AGENTS_WAIT,
     );
     Ok(())
+}
+
+/// One run of one hop with `links`: A pings B, which echoes; p50, p99, max and cross-core
+/// wake-ups per round trip.
+pub fn one_hop_run(n: u64, warm: u64, links: Links) -> Result<[f64; 4]> {
+    let (_b, port) = spawn(RECEIVER, links, &["--echo"])?;
+    let (a, _) = spawn(SENDER, links, &["--connect", &port])?;
+    counting_wakes(n + warm, || ping(a, n, warm, 1))
 }
 
 /// Rows 5b and 6b: the floor of two hops (ping → relay → echo → relay → ping, plain frames)
@@ -109,11 +113,7 @@ pub fn embedded(cfg: &Config, report: &mut Report) -> Result<()> {
     let (n, warm) = counts(cfg);
     let (own, embedded) = paired(
         cfg,
-        || {
-            let (_b, port) = spawn_agent(RECEIVER, &["--echo"])?;
-            let (a, _) = spawn_agent(SENDER, &["--connect", &port])?;
-            counting_wakes(n + warm, || ping(a, n, warm, 1))
-        },
+        || one_hop_run(n, warm, Links::Plain),
         || {
             let (_b, port) = spawn_agent(RECEIVER, &["--echo", "--embed"])?;
             let (a, _) = spawn_agent(SENDER, &["--connect", &port, "--embed"])?;
@@ -194,7 +194,7 @@ fn percentiles(words: &[String]) -> Result<[f64; 3]> {
 }
 
 /// Adds the p50, p99 and max rows of one benchmark; `how` says how its processes wait.
-fn add(report: &mut Report, id: &str, what: &str, samples: Vec<[f64; 4]>, n: u64, how: &str) {
+pub fn add(report: &mut Report, id: &str, what: &str, samples: Vec<[f64; 4]>, n: u64, how: &str) {
     let wakes: Vec<f64> = samples
         .iter()
         .map(|s| s[3])

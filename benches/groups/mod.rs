@@ -6,6 +6,7 @@ pub mod convergence;
 pub mod failover;
 pub mod footprint;
 pub mod latency;
+pub mod secure;
 pub mod throughput;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use crate::support::child::Child;
 use crate::support::config::Config;
 use crate::support::report::Report;
+use crate::support::secure::MESH;
 use crate::support::{Context, Result};
 
 /// A benchmark: its id and what runs it.
@@ -34,12 +36,24 @@ pub const ALL: &[Bench] = &[
         run: throughput::one_hop,
     },
     Bench {
+        id: "throughput/secure-one-hop",
+        run: secure::one_hop,
+    },
+    Bench {
         id: "throughput/relay",
         run: throughput::relay,
     },
     Bench {
+        id: "throughput/secure-relay",
+        run: secure::relay,
+    },
+    Bench {
         id: "latency/one-hop",
         run: latency::one_hop,
+    },
+    Bench {
+        id: "latency/secure-one-hop",
+        run: secure::latency,
     },
     Bench {
         id: "latency/two-hops",
@@ -48,6 +62,10 @@ pub const ALL: &[Bench] = &[
     Bench {
         id: "latency/embedded",
         run: latency::embedded,
+    },
+    Bench {
+        id: "handshake/secure",
+        run: secure::handshake,
     },
     Bench {
         id: "failover/clean-close",
@@ -62,12 +80,20 @@ pub const ALL: &[Bench] = &[
         run: footprint::heap,
     },
     Bench {
+        id: "footprint/secure-heap",
+        run: secure::heap,
+    },
+    Bench {
         id: "footprint/rss",
         run: footprint::rss,
     },
     Bench {
         id: "footprint/binary",
         run: footprint::binary,
+    },
+    Bench {
+        id: "footprint/secure-binary",
+        run: secure::binary,
     },
     Bench {
         id: "convergence/line",
@@ -100,9 +126,38 @@ pub fn deadline(n: u64) -> Duration {
     SETUP + Duration::from_micros(n * 20)
 }
 
-/// Starts an agent process named `name` with extra arguments; returns it with its port.
+/// What links the agents of a benchmark have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Plain TCP.
+    Plain,
+    /// Secure links (feature `secure`), keys from [`MESH`].
+    Secure,
+}
+
+impl Links {
+    /// The mesh number of an in-process agent (`support::secure::agent`).
+    pub fn mesh(self) -> Option<u64> {
+        match self {
+            Links::Plain => None,
+            Links::Secure => Some(MESH),
+        }
+    }
+}
+
+/// Starts a plain agent process named `name` with extra arguments; returns it with its port.
 pub fn spawn_agent(name: &str, extra: &[&str]) -> Result<(Child, String)> {
+    spawn(name, Links::Plain, extra)
+}
+
+/// Starts an agent process named `name` with `links` and extra arguments; returns it with its
+/// port.
+pub fn spawn(name: &str, links: Links, extra: &[&str]) -> Result<(Child, String)> {
+    let mesh = MESH.to_string();
     let mut args = vec!["--name", name];
+    if links == Links::Secure {
+        args.extend_from_slice(&["--secure", &mesh]);
+    }
     args.extend_from_slice(extra);
     let mut child = Child::role(name, "agent", &args)?;
     let port = listening(&mut child)?;

@@ -14,7 +14,7 @@ use crate::support::config::Config;
 use crate::support::message::{RECEIVER, RELAY, SENDER};
 use crate::support::report::{Report, Row, Target, Unit};
 
-use super::{SETUP, deadline, listening, paired, rate, runs, spawn_agent};
+use super::{Links, SETUP, deadline, listening, paired, rate, runs, spawn};
 
 /// Row 1: the raw framing pipe.
 pub fn floor_raw(cfg: &Config, report: &mut Report) -> Result<()> {
@@ -34,20 +34,21 @@ pub fn floor_raw(cfg: &Config, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// Messages per run of one hop.
+pub fn one_hop_count(cfg: &Config) -> u64 {
+    cfg.pick(2_000_000, 100_000)
+}
+
+/// Messages per run through a relay.
+pub fn relay_count(cfg: &Config) -> u64 {
+    cfg.pick(1_500_000, 100_000)
+}
+
 /// Rows 2 and 3: the serde_json pipe and one hop between agent processes, runs in turn.
 pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
     let floor_n = cfg.pick(3_000_000, 200_000);
-    let n = cfg.pick(2_000_000, 100_000);
-    let (floors, samples) = paired(
-        cfg,
-        || pipe(floor_n, true),
-        || {
-            let n_arg = n.to_string();
-            let (mut rx, port) = spawn_agent(RECEIVER, &["--sink", &n_arg])?;
-            let (tx, _) = spawn_agent(SENDER, &["--connect", &port])?;
-            stream(tx, &mut rx, n, 1)
-        },
-    )?;
+    let n = one_hop_count(cfg);
+    let (floors, samples) = paired(cfg, || pipe(floor_n, true), || one_hop_run(n, Links::Plain))?;
     report.add(
         Row::new(
             "throughput/floor-serde",
@@ -76,14 +77,8 @@ pub fn one_hop(cfg: &Config, report: &mut Report) -> Result<()> {
 
 /// Row 4: through a relay.
 pub fn relay(cfg: &Config, report: &mut Report) -> Result<()> {
-    let n = cfg.pick(1_500_000, 100_000);
-    let samples = runs(cfg, || {
-        let n_arg = n.to_string();
-        let (mut rx, rx_port) = spawn_agent(RECEIVER, &["--sink", &n_arg])?;
-        let (_relay, relay_port) = spawn_agent(RELAY, &["--connect", &rx_port])?;
-        let (tx, _) = spawn_agent(SENDER, &["--connect", &relay_port])?;
-        stream(tx, &mut rx, n, 2)
-    })?;
+    let n = relay_count(cfg);
+    let samples = runs(cfg, || relay_run(n, Links::Plain))?;
     report.add(
         Row::new(
             "throughput/relay",
@@ -97,6 +92,25 @@ pub fn relay(cfg: &Config, report: &mut Report) -> Result<()> {
         )),
     );
     Ok(())
+}
+
+/// One run of one hop with `links`: `n` messages from a sender process to a receiver process;
+/// the rate at the receiver.
+pub fn one_hop_run(n: u64, links: Links) -> Result<f64> {
+    let n_arg = n.to_string();
+    let (mut rx, port) = spawn(RECEIVER, links, &["--sink", &n_arg])?;
+    let (tx, _) = spawn(SENDER, links, &["--connect", &port])?;
+    stream(tx, &mut rx, n, 1)
+}
+
+/// One run through a relay with `links`: `n` messages from a sender process through a relay
+/// process to a receiver process; the rate at the receiver.
+pub fn relay_run(n: u64, links: Links) -> Result<f64> {
+    let n_arg = n.to_string();
+    let (mut rx, rx_port) = spawn(RECEIVER, links, &["--sink", &n_arg])?;
+    let (_relay, relay_port) = spawn(RELAY, links, &["--connect", &rx_port])?;
+    let (tx, _) = spawn(SENDER, links, &["--connect", &relay_port])?;
+    stream(tx, &mut rx, n, 2)
 }
 
 /// Streams `n` messages from `tx` once it reaches the receiver in `hops` hops; returns the

@@ -1,9 +1,11 @@
 //! The agent process: one [`Agent`] with default options, in its own process, driven by command
 //! lines on stdin and reporting lines on stdout.
 //!
-//! Started as `--role agent --name NAME [--connect PORT]... [--sink N] [--echo] [--count-alloc]
-//! [--embed]`.
+//! Started as `--role agent --name NAME [--secure MESH] [--connect PORT]... [--sink N] [--echo]
+//! [--count-alloc] [--embed]`.
 //! It listens on a free loopback port and prints `listening PORT` first. Then:
+//! - `--secure MESH`: the agent's links are secure, its key and whom it trusts derived from the
+//!   mesh number MESH (see `support::secure`); every agent of a benchmark gets the same number.
 //! - `--sink N`: prints `received N NANOS` once N messages have arrived (from the first to the
 //!   N-th `Event::Message`).
 //! - `--echo`: sends every message back to its sender.
@@ -37,7 +39,7 @@ use crate::support::args::Args;
 use crate::support::child::{commands, say};
 use crate::support::message::{self, SEQ};
 use crate::support::report::percentiles;
-use crate::support::{Context, Result, alloc};
+use crate::support::{Context, Result, alloc, secure};
 
 /// How long a `report` waits without change before measuring: longer than the agent's
 /// hold-downs, so that every description and route is in its final state.
@@ -52,7 +54,11 @@ pub fn run(args: &Args) -> Result<()> {
         alloc::start();
     }
     let name = args.value("--name")?;
-    let mut agent = Agent::new(name, Options::default()).context("creating the agent")?;
+    let mesh = match args.opt("--secure") {
+        Some(_) => Some(args.number("--secure")?),
+        None => None,
+    };
+    let mut agent = secure::agent(name, Options::default(), mesh)?;
     let addr = agent.listen("127.0.0.1:0").context("listening")?;
     for port in args.all("--connect") {
         let port: u16 = port.parse().map_err(|_| format!("bad port \"{port}\""))?;

@@ -34,9 +34,16 @@ impl Mesh {
         })
     }
 
-    /// Adds an agent listening on a free loopback port; returns its index and address.
+    /// Adds a plain agent listening on a free loopback port; returns its index and address.
     pub fn add(&mut self, name: &str, opts: Options) -> Result<(usize, SocketAddr)> {
-        let mut agent = Agent::new(name, opts).context(format_args!("creating agent {name}"))?;
+        let agent = Agent::new(name, opts).context(format_args!("creating agent {name}"))?;
+        self.add_agent(agent)
+    }
+
+    /// Adds `agent` (plain or secure), listening on a free loopback port; returns its index
+    /// and address.
+    pub fn add_agent(&mut self, mut agent: Agent) -> Result<(usize, SocketAddr)> {
+        let name = agent.name().to_owned();
         let addr = agent.listen("127.0.0.1:0").context(format_args!(
             "{name} listening (raise `ulimit -n` if out of files)"
         ))?;

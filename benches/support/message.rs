@@ -17,6 +17,14 @@ pub const RELAY: &str = "Ames";
 /// The receiving agent.
 pub const RECEIVER: &str = "Rosenberg";
 
+/// Peers of the measured agent in the footprint benchmarks, named by [`peer`].
+pub const PEERS: usize = 100;
+
+/// The name of peer `i` (`peer000`, `peer001`, ...).
+pub fn peer(i: usize) -> String {
+    format!("peer{i:03}")
+}
+
 /// Length of the whole message, in bytes.
 pub const MESSAGE_LEN: usize = 116;
 

@@ -1,6 +1,7 @@
 //! Machinery shared by the benchmarks and their child processes: the counting allocator, child
-//! processes and their line protocol, the run configuration, several agents in one thread, the
-//! benchmark message, and the figures table.
+//! processes and their line protocol, the run configuration, the thread's CPU clock, several
+//! agents in one thread, the benchmark message, the figures table, and agents with secure
+//! links.
 //!
 //! Errors are plain strings that say what failed and what was seen: a benchmark that cannot
 //! finish reports why and the suite carries on with the next one.
@@ -9,9 +10,11 @@ pub mod alloc;
 pub mod args;
 pub mod child;
 pub mod config;
+pub mod cpu;
 pub mod mesh;
 pub mod message;
 pub mod report;
+pub mod secure;
 
 use std::fmt::Display;
 

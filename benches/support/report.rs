@@ -113,11 +113,12 @@ impl Row {
     }
 }
 
-/// Every figure of the run, and every benchmark that failed.
+/// Every figure of the run, every benchmark that failed, and every one this build cannot run.
 #[derive(Default)]
 pub struct Report {
     rows: Vec<Row>,
     failures: Vec<(String, String)>,
+    unavailable: Vec<(String, String)>,
 }
 
 impl Report {
@@ -131,6 +132,13 @@ impl Report {
     pub fn fail(&mut self, id: &str, error: String) {
         eprintln!("  {id} FAILED: {error}");
         self.failures.push((id.to_owned(), error));
+    }
+
+    /// Records that benchmark `id` cannot run in this build, and why: a line of the table,
+    /// not a failure.
+    pub fn unavailable(&mut self, id: &str, why: &str) {
+        eprintln!("  {id} not run: {why}");
+        self.unavailable.push((id.to_owned(), why.to_owned()));
     }
 
     /// Whether any benchmark failed.
@@ -203,6 +211,9 @@ impl Report {
                 r.unit.show(r.median()),
                 r.notes
             );
+        }
+        for (id, why) in &self.unavailable {
+            let _ = writeln!(t, "| {id} | not run | | | | {why} |");
         }
         for (id, error) in &self.failures {
             let error = error.replace('|', "\\|").replace('\n', " ");
