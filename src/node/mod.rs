@@ -480,9 +480,11 @@ impl Node {
         loop {
             let l = self.links.next_listed()?;
             #[cfg(feature = "secure")]
-            if let Err(e) = self.security.as_mut().map_or(Ok(()), |sec| {
-                sec.seal(&mut l.stream, self.clock.now(), self.opts.max_link_buffer)
-            }) {
+            if let Err(e) = self
+                .security
+                .as_mut()
+                .map_or(Ok(()), |sec| sec.seal(&mut l.stream, self.clock.now()))
+            {
                 let link = l.id;
                 self.close_link(link, LinkDownReason::Secure(e));
                 self.commit();

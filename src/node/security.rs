@@ -27,7 +27,7 @@ pub(crate) struct Security {
     /// Randomness for handshakes (each session forks its own) and the nonces of sealed
     /// bodies.
     pub(crate) rng: Csprng,
-    /// A record's plaintext while it is sealed: one for every link of the node.
+    /// The frames of a link being sealed: one for every link of the node.
     sealing: Vec<u8>,
     /// The stream bytes opened from one read, on their way to the link's frame decoder.
     opened: Vec<u8>,
@@ -57,13 +57,8 @@ impl Security {
     }
 
     /// Seals the frames waiting on `stream` (a link handed out for transmission) at tick `now`.
-    pub(super) fn seal(
-        &mut self,
-        stream: &mut Stream,
-        now: u64,
-        max_buffer: usize,
-    ) -> Result<(), SecureError> {
-        stream.seal(&mut self.sealing, now, max_buffer)
+    pub(super) fn seal(&mut self, stream: &mut Stream, now: u64) -> Result<(), SecureError> {
+        stream.seal(&mut self.sealing, now)
     }
 }
 
@@ -251,7 +246,7 @@ impl Node {
             _ => {
                 // A session that failed seals nothing: what it held is dropped with it.
                 let now = self.clock.now();
-                let _ = sec.seal(&mut l.stream, now, self.opts.max_link_buffer);
+                let _ = sec.seal(&mut l.stream, now);
             }
         }
     }

@@ -3,8 +3,8 @@
 //!
 //! This module owns a link's framing state: the frame decoder for what arrives, the outbound
 //! buffer (what is written, how much of it the caller has taken, whether the link is listed
-//! for transmission) and, on a secure link, its [`Session`] and the frames waiting to be
-//! sealed. It does not know what a frame means (the node parses frames and writes them) and
+//! for transmission) and, on a secure link, its [`Session`] and where the frames waiting to be
+//! sealed begin. It does not know what a frame means (the node parses frames and writes them) and
 //! must not: everything above it deals in whole frames, everything below it in bytes.
 //!
 //! # The secure stage (feature `secure`)
@@ -14,17 +14,19 @@
 //!   [`Node::handle_bytes`](super::Node::handle_bytes): handshake messages are answered (the
 //!   answer goes to the outbound buffer, never to the frame handler) and records are opened
 //!   into plaintext, which the node then feeds to the unchanged frame decoder ([`Reader`]);
-//! - outbound, [`Stream::push`] appends frames to a plaintext buffer, and [`Stream::seal`]
-//!   turns all of it into records (as few as the 65 535-byte limit allows, many frames each)
-//!   when the link is handed out for transmission, so that one write carries one batch of
-//!   records, not a record per frame. Handshake bytes are written to the outbound buffer as
-//!   the session makes them, ahead of any record. Plaintext never reaches the outbound buffer
-//!   unsealed: frames pushed before the handshake is done wait for it, and are dropped with
-//!   the link if it never completes.
+//! - outbound, [`Stream::push`] appends frames to the outbound buffer, behind what is sealed,
+//!   and [`Stream::seal`] turns them into records there (as few as the 65 535-byte limit
+//!   allows, many frames each) when the link is handed out for transmission, so that one
+//!   write carries one batch of records, not a record per frame. Only the sealed part is ever
+//!   handed out ([`Stream::outbound`], [`Stream::take_unsent`]): frames pushed before the
+//!   handshake is done wait behind it, and are dropped with the link if it never completes.
+//!   Handshake bytes are put where the sealed part ends, ahead of any frame waiting. One
+//!   buffer per link, not a second one for plaintext: an idle link keeps one buffer's
+//!   capacity, as a plain link does.
 //!
-//! [`Stream::pending`] counts both buffers, so that `Options::max_link_buffer` and
-//! `Stats::buffered_bytes` hold for ciphertext and for plaintext not sealed yet alike. The
-//! scratch buffers that opening and sealing need are the node's, one for all links.
+//! [`Stream::pending`] counts sealed and unsealed bytes, so that `Options::max_link_buffer`
+//! and `Stats::buffered_bytes` hold for both alike. The scratch buffers that opening and
+//! sealing need are the node's, one for all links.
 
 use crate::frame::{FeedError, FrameDecoder};
 #[cfg(feature = "secure")]
@@ -49,13 +51,14 @@ pub(super) struct Stream {
     secure: Option<Secure>,
 }
 
-/// A secure link's session, and the frames pushed since the link was last handed out.
+/// A secure link's session, and where its frames waiting to be sealed begin.
 #[cfg(feature = "secure")]
 #[derive(Debug)]
 struct Secure {
     session: Session,
-    /// Plaintext frames waiting to be sealed into records.
-    plain: Vec<u8>,
+    /// The end of what may be written of the outbound buffer (handshake messages and
+    /// records); frames pushed since the link was last handed out follow, as plaintext.
+    sealed: usize,
 }
 
 /// What [`Stream::open`] did with bytes that arrived.
@@ -119,26 +122,15 @@ impl Stream {
     /// Appends frames with `write`; returns the bytes appended. List the link for
     /// transmission after.
     pub(super) fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> usize {
-        let frames = self.frames_mut();
-        let before = frames.len();
-        write(frames);
-        frames.len() - before
+        let before = self.out.len();
+        write(&mut self.out);
+        self.out.len() - before
     }
 
     /// Marks the link listed for transmission; whether it must be put on the list (it was not
     /// listed yet).
     pub(super) fn list(&mut self) -> bool {
         !std::mem::replace(&mut self.listed, true)
-    }
-
-    /// Where pushed frames go: the outbound buffer, or on a secure link the plaintext that
-    /// waits to be sealed.
-    fn frames_mut(&mut self) -> &mut Vec<u8> {
-        #[cfg(feature = "secure")]
-        if let Some(sec) = &mut self.secure {
-            return &mut sec.plain;
-        }
-        &mut self.out
     }
 
     /// Taken off the transmission list: the next push lists the link again.
@@ -149,46 +141,59 @@ impl Stream {
     /// Bytes waiting to be written: ready for the caller, or (on a secure link) plaintext
     /// not sealed yet.
     pub(super) fn pending(&self) -> usize {
-        self.out.len() - self.head + self.unsealed()
+        self.out.len() - self.head
     }
 
-    /// Bytes of frames not sealed yet.
-    fn unsealed(&self) -> usize {
+    /// The end of what may be written: everything on a plain link, the sealed part on a
+    /// secure one.
+    fn ready(&self) -> usize {
         #[cfg(feature = "secure")]
         if let Some(sec) = &self.secure {
-            return sec.plain.len();
+            return sec.sealed;
         }
-        0
+        self.out.len()
     }
 
     /// The bytes waiting to be written.
     pub(super) fn outbound(&self) -> &[u8] {
-        &self.out[self.head..]
+        &self.out[self.head..self.ready()]
     }
 
     /// `n` bytes of [`outbound`](Self::outbound) were written. An emptied buffer that grew
     /// past `max_buffer` (or 64 KiB) is released; a buffer mostly written is compacted.
     pub(super) fn consume(&mut self, n: usize, max_buffer: usize) {
-        self.head = (self.head + n).min(self.out.len());
+        self.head = (self.head + n).min(self.ready());
         if self.head == self.out.len() {
             self.out.clear();
+            self.moved(self.head);
             self.head = 0;
             if self.out.capacity() > max_buffer.max(KEEP_CAPACITY) {
                 self.out = Vec::new();
             }
         } else if self.head >= KEEP_CAPACITY && self.head * 2 >= self.out.len() {
             self.out.drain(..self.head);
+            self.moved(self.head);
             self.head = 0;
         }
+    }
+
+    /// The first `n` bytes of the outbound buffer were removed.
+    fn moved(&mut self, n: usize) {
+        #[cfg(feature = "secure")]
+        if let Some(sec) = &mut self.secure {
+            sec.sealed -= n;
+        }
+        let _ = n;
     }
 
     /// What was never written, for a last flush before the connection closes. On a secure
     /// link, only what was sealed: [`seal`](Self::seal) first to include the last frames.
     pub(super) fn take_unsent(&mut self) -> Vec<u8> {
-        if self.head == 0 {
+        let ready = self.ready();
+        if self.head == 0 && ready == self.out.len() {
             std::mem::take(&mut self.out)
         } else {
-            self.out[self.head..].to_vec()
+            self.out[self.head..ready].to_vec()
         }
     }
 }
@@ -199,11 +204,11 @@ impl Stream {
     /// handshake bytes (the acceptor has none).
     pub(super) fn secure(max_frame_len: u32, session: Session, first: Vec<u8>) -> Stream {
         Stream {
-            out: first,
             secure: Some(Secure {
                 session,
-                plain: Vec::new(),
+                sealed: first.len(),
             }),
+            out: first,
             ..Stream::new(max_frame_len)
         }
     }
@@ -234,34 +239,42 @@ impl Stream {
                 answered: false,
             });
         };
-        let before = self.out.len();
-        let progress = sec.session.read(bytes, opened, &mut self.out, now)?;
+        if sec.session.is_established() {
+            // Records only: nothing goes back to the peer.
+            let progress = sec.session.read(bytes, opened, &mut Vec::new(), now)?;
+            return Ok(Opened {
+                progress,
+                answered: false,
+            });
+        }
+        // A handshake answer goes where the sealed part ends, ahead of frames waiting (the
+        // dialler's hello); this happens a few times per link.
+        let waiting = self.out.split_off(sec.sealed);
+        let progress = sec.session.read(bytes, opened, &mut self.out, now);
+        let answered = self.out.len() > sec.sealed;
+        sec.sealed = self.out.len();
+        self.out.extend_from_slice(&waiting);
         Ok(Opened {
-            progress,
-            answered: self.out.len() > before,
+            progress: progress?,
+            answered,
         })
     }
 
-    /// Seals the frames waiting into records appended to the outbound buffer, once the
-    /// handshake is done (before, they wait). `scratch` is the node's; an emptied plaintext
-    /// buffer is released as [`consume`](Self::consume) releases the outbound one.
-    pub(super) fn seal(
-        &mut self,
-        scratch: &mut Vec<u8>,
-        now: u64,
-        max_buffer: usize,
-    ) -> Result<(), SecureError> {
+    /// Seals the frames waiting into records, in place in the outbound buffer, once the
+    /// handshake is done (before, they wait). `scratch` is the node's.
+    pub(super) fn seal(&mut self, scratch: &mut Vec<u8>, now: u64) -> Result<(), SecureError> {
         let Some(sec) = &mut self.secure else {
             return Ok(());
         };
-        if sec.plain.is_empty() || !sec.session.is_established() {
+        if sec.sealed == self.out.len() || !sec.session.is_established() {
             return Ok(());
         }
-        let result = sec.session.write(&sec.plain, &mut self.out, scratch, now);
-        sec.plain.clear();
-        if sec.plain.capacity() > max_buffer.max(KEEP_CAPACITY) {
-            sec.plain = Vec::new();
-        }
+        let result = sec
+            .session
+            .write_tail(&mut self.out, sec.sealed, scratch, now);
+        // On an error the frames are gone and the records before the failing one stay:
+        // the link closes.
+        sec.sealed = self.out.len();
         result
     }
 
@@ -269,7 +282,7 @@ impl Stream {
     /// goes to that peer).
     pub(super) fn drop_unsealed(&mut self) {
         if let Some(sec) = &mut self.secure {
-            sec.plain = Vec::new();
+            self.out.truncate(sec.sealed);
         }
     }
 }

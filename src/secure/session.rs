@@ -206,24 +206,69 @@ impl Session {
     /// schedule says so. `scratch` is the caller's reusable buffer (one per agent is enough).
     pub fn write(
         &mut self,
-        mut plain: &[u8],
+        plain: &[u8],
         to_peer: &mut Vec<u8>,
         scratch: &mut Vec<u8>,
         now: u64,
     ) -> Result<(), SecureError> {
-        let est = match &mut self.state {
-            State::Established(est) => est,
-            State::Failed(e) => return Err(e.clone()),
-            _ => return Err(SecureError::NotEstablished),
-        };
-        let mut result = Ok(());
-        while !plain.is_empty() && result.is_ok() {
-            let n = plain.len().min(MAX_RECORD_DATA);
-            result = est
-                .rekey_if_due(&self.config, to_peer, scratch, now)
-                .and_then(|()| est.seal(RECORD_DATA, &plain[..n], to_peer, scratch));
-            plain = &plain[n..];
+        self.check_established()?;
+        scratch.clear();
+        scratch.extend_from_slice(plain);
+        self.seal_records(scratch, to_peer, now)
+    }
+
+    /// As [`write`](Self::write), for stream bytes at the end of `buf`, from `from` on: they
+    /// are replaced by their records. A link's frames can so wait in its outgoing buffer,
+    /// behind what is sealed already, instead of in a buffer of their own.
+    pub fn write_tail(
+        &mut self,
+        buf: &mut Vec<u8>,
+        from: usize,
+        scratch: &mut Vec<u8>,
+        now: u64,
+    ) -> Result<(), SecureError> {
+        self.check_established()?;
+        scratch.clear();
+        scratch.extend_from_slice(buf.get(from..).unwrap_or_default());
+        buf.truncate(from);
+        self.seal_records(scratch, buf, now)
+    }
+
+    /// `Ok` if records can be sealed now.
+    fn check_established(&self) -> Result<(), SecureError> {
+        match &self.state {
+            State::Established(_) => Ok(()),
+            State::Failed(e) => Err(e.clone()),
+            _ => Err(SecureError::NotEstablished),
         }
+    }
+
+    /// Seals all of `data` into records appended to `to_peer`. Each record's plaintext (its
+    /// data, then its type byte) must be contiguous for the cipher: the type byte is written
+    /// over the byte after the record's data, which is put back after sealing, so that `data`
+    /// is not copied again.
+    fn seal_records(
+        &mut self,
+        data: &mut Vec<u8>,
+        to_peer: &mut Vec<u8>,
+        now: u64,
+    ) -> Result<(), SecureError> {
+        let State::Established(est) = &mut self.state else {
+            return Err(SecureError::NotEstablished);
+        };
+        let total = data.len();
+        data.push(RECORD_DATA);
+        let (mut at, mut result) = (0, Ok(()));
+        while at < total && result.is_ok() {
+            let end = (at + MAX_RECORD_DATA).min(total);
+            let kept = std::mem::replace(&mut data[end], RECORD_DATA);
+            result = est
+                .rekey_if_due(&self.config, to_peer, now)
+                .and_then(|()| est.seal(&data[at..=end], to_peer));
+            data[end] = kept;
+            at = end;
+        }
+        data.truncate(total);
         result.map_err(|e| self.fail(e))
     }
 
@@ -343,25 +388,16 @@ impl std::fmt::Debug for Session {
 }
 
 impl Established {
-    /// Seals one record of type `kind` carrying `data` onto `to_peer`.
-    fn seal(
-        &mut self,
-        kind: u8,
-        data: &[u8],
-        to_peer: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
-    ) -> Result<(), SecureError> {
-        // The type goes last, so that a receiver decrypting in place into its stream buffer
-        // drops it by truncating instead of moving the data.
-        scratch.clear();
-        scratch.extend_from_slice(data);
-        scratch.push(kind);
-        let len = scratch.len() + TAG_LEN;
+    /// Seals one record onto `to_peer`: `plain` is its data followed by its type byte. (The
+    /// type goes last, so that a receiver decrypting in place into its stream buffer drops it
+    /// by truncating instead of moving the data.)
+    fn seal(&mut self, plain: &[u8], to_peer: &mut Vec<u8>) -> Result<(), SecureError> {
+        let len = plain.len() + TAG_LEN;
         let prefix = u16::try_from(len).map_err(|_| internal("record too long"))?;
         let at = to_peer.len();
         to_peer.extend_from_slice(&prefix.to_be_bytes());
         to_peer.resize(at + 2 + len, 0);
-        match self.noise.write_message(scratch, &mut to_peer[at + 2..]) {
+        match self.noise.write_message(plain, &mut to_peer[at + 2..]) {
             Ok(n) if n == len => {
                 self.sealed = self.sealed.saturating_add(1);
                 Ok(())
@@ -379,13 +415,12 @@ impl Established {
         &mut self,
         config: &SecureConfig,
         to_peer: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
         now: u64,
     ) -> Result<(), SecureError> {
         let (after_ms, after_records) = config.rekey_after();
         let due = now.saturating_sub(self.rekeyed_at) >= after_ms || self.sealed >= after_records;
         if due {
-            self.seal(RECORD_REKEY, &[], to_peer, scratch)?;
+            self.seal(&[RECORD_REKEY], to_peer)?;
             self.noise.rekey_outgoing();
             self.sealed = 0;
             self.rekeyed_at = now;
