@@ -627,3 +627,27 @@ fn sessions_and_configs_can_move_between_threads() {
     sync::<SecureConfig>();
     send::<Csprng>();
 }
+
+#[test]
+fn frames_sealed_in_place_make_the_records_a_copy_would() {
+    let big: Vec<u8> = (0..150_000u32).map(|i| (i * 13) as u8).collect();
+    for len in [1, 100, MAX_RECORD_DATA, MAX_RECORD_DATA + 1, big.len()] {
+        let (mut copied, mut in_place) = (ok_pair(Some(4)), ok_pair(Some(4)));
+        let mut wire = Vec::new();
+        copied
+            .a
+            .write(&big[..len], &mut wire, &mut copied.scratch, 7)
+            .unwrap();
+        let mut buf = b"sealed before".to_vec();
+        let from = buf.len();
+        buf.extend_from_slice(&big[..len]);
+        in_place
+            .a
+            .write_tail(&mut buf, from, &mut in_place.scratch, 7)
+            .unwrap();
+        assert_eq!(buf[..from], *b"sealed before", "{len} bytes");
+        assert_eq!(buf[from..], wire[..], "{len} bytes");
+        let got = deliver(&mut in_place.b, &buf[from..], Split::Whole, 7).unwrap();
+        assert_eq!(got.plain, big[..len], "{len} bytes");
+    }
+}
