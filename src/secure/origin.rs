@@ -21,8 +21,8 @@
 //! prefixed as above:
 //! - a numbered message ([`PairKey::tag_message`]): `"msg"` (or `"msg sealed"` when its body
 //!   is sealed), origin, destination, incarnation, number, base, and the body's JSON text as
-//!   it travels (for a sealed body, the JSON string of its base64) without the whitespace
-//!   around it;
+//!   it travels (for a sealed body, the JSON string of its base64, quotes included) without
+//!   the whitespace around it;
 //! - a confirmation ([`PairKey::tag_confirmation`]): `"ack"`, the agent that confirms, the
 //!   origin it confirms to, the incarnation and the number.
 //!
