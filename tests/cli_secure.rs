@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
+use std::time::Duration;
 
 use secretagent::secure::{Psk, Trust};
 use serde_json::{Value, json};
@@ -49,13 +50,18 @@ impl Drop for Dir {
 
 /// Runs the binary with `args` and no stdin to the end, within the test's time limit.
 fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secretagent"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretagent"));
+    output(cmd.args(args), LIMIT)
+}
+
+/// Runs `cmd` with no stdin to the end, within `limit`.
+fn output(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start secretagent");
+        .expect("start the command");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = channel();
@@ -65,10 +71,10 @@ fn run(args: &[&str]) -> Output {
         let _ = stderr.read_to_end(&mut err);
         let _ = tx.send((out, err));
     });
-    let Ok((stdout, stderr)) = rx.recv_timeout(LIMIT) else {
+    let Ok((stdout, stderr)) = rx.recv_timeout(limit) else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("secretagent {args:?} still running after {LIMIT:?}");
+        panic!("{cmd:?} still running after {limit:?}");
     };
     let status = child.wait().expect("wait");
     Output {
@@ -426,4 +432,49 @@ fn files_that_cannot_be_used_exit_2_naming_the_file_and_its_flag() {
             assert!(err.contains(name), "{args:?}: {name} not in {err}");
         }
     }
+}
+
+/// The README's how-to, as `docs/secure.sh` runs it: every command and output line the how-to
+/// shows is in the script (with `$port` for 8124), and the script passes on a free port.
+#[test]
+fn the_readme_how_to_runs_as_written() {
+    let readme = include_str!("../README.md");
+    let script = include_str!("../docs/secure.sh");
+    let start = readme
+        .find("### Secure links: a how-to")
+        .expect("the README has the how-to");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n#").map_or(section.len(), |i| i + 4)];
+    let shown: Vec<String> = section
+        .lines()
+        .filter(|l| l.starts_with("secretagent ") || l.starts_with("{\""))
+        .map(|l| l.replace("8124", "$port"))
+        .collect();
+    assert!(shown.len() >= 12, "{shown:#?}");
+    for line in &shown {
+        assert!(
+            script.contains(line.as_str()),
+            "docs/secure.sh does not run {line}"
+        );
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/secure.sh");
+    let mut cmd = Command::new("bash");
+    cmd.args([path, env!("CARGO_BIN_EXE_secretagent")])
+        .env("PORT", port.to_string());
+    let Output {
+        status,
+        stdout: out,
+        stderr: err,
+    } = output(&mut cmd, LIMIT * 6);
+    assert!(
+        status.success() && text(&out) == "ok\n",
+        "docs/secure.sh: {status}\n{}{}",
+        text(&out),
+        text(&err)
+    );
 }
