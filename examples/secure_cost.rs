@@ -1,6 +1,9 @@
 //! What the secure layer costs: handshake CPU time per side (XX and XXpsk0), sealing and
 //! opening records (64 KiB, and per 120-byte frame batched or not), the cost of refusing a
-//! wrong PSK, signatures and end-to-end tags, and the heap an idle secure link keeps.
+//! wrong PSK, signatures and end-to-end tags, and the heap an idle secure link keeps; and,
+//! per message through three cores (sender, relay, destination), what authenticating origins
+//! costs each of them, in CPU time and in allocations, plain against secure (and with sealed
+//! bodies).
 //!
 //! Run it in release mode on a quiet machine:
 //! `cargo run --release --features secure --example secure_cost [runs]`.
@@ -13,20 +16,28 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 
+use std::time::{Duration, Instant};
+
+use secretagent::node::{Action, LinkOrigin, Node};
 use secretagent::secure::{
-    Csprng, Identity, MAX_RECORD_DATA, PairKey, Psk, SecureConfig, SecureError, Session, Trust,
+    Csprng, Identity, MAX_RECORD_DATA, MessageFields, PairKey, Psk, SecureConfig, SecureError,
+    Session, Trust,
 };
+use secretagent::{Event, LinkId, Options};
 
 /// The system allocator, counting live heap bytes.
 struct Counting;
 
 static LIVE: AtomicI64 = AtomicI64::new(0);
+/// Allocations made, of any size.
+static ALLOCS: AtomicI64 = AtomicI64::new(0);
 
 // SAFETY: every call is passed unchanged to `System`, which upholds the `GlobalAlloc`
 // contract; the counter only reads the layouts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as i64, Relaxed);
+        ALLOCS.fetch_add(1, Relaxed);
         // SAFETY: forwarded with the caller's guarantees.
         unsafe { System.alloc(layout) }
     }
@@ -39,6 +50,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         LIVE.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
+        ALLOCS.fetch_add(1, Relaxed);
         // SAFETY: forwarded with the caller's guarantees.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -228,15 +240,223 @@ fn origins(runs: usize) {
         black_box(PairKey::derive(&ames, rosenberg.public()).unwrap());
     });
     let key = PairKey::derive(&ames, rosenberg.public()).unwrap();
-    let body = [b'm'; 120];
-    let fields: [&[u8]; 4] = [b"Ames", b"Rosenberg", b"12345", &body];
+    let body = format!(r#"{{"pad":"{}"}}"#, "m".repeat(110));
+    let fields = MessageFields {
+        from: "Ames",
+        to: "Rosenberg",
+        inc: 1_700_000_000_000,
+        seq: 12345,
+        base: 12000,
+        sealed: false,
+        body: &body,
+    };
     let tag = per_call(runs, 200_000, || {
-        black_box(key.tag(black_box(&fields)));
+        black_box(key.tag_message(black_box(&fields)));
+    });
+    let t = key.tag_message(&fields);
+    let check = per_call(runs, 200_000, || {
+        assert!(key.verify_message(black_box(&fields), &t));
+    });
+    let mut sealed = Vec::with_capacity(body.len() + 64);
+    let seal = per_call(runs, 100_000, || {
+        sealed.clear();
+        key.seal(
+            &[7; 24],
+            "Ames",
+            "Rosenberg",
+            1,
+            2,
+            body.as_bytes(),
+            &mut sealed,
+        );
+        black_box(&sealed);
+    });
+    let mut opened = Vec::with_capacity(sealed.len());
+    let open = per_call(runs, 100_000, || {
+        opened.clear();
+        opened.extend_from_slice(&sealed);
+        assert!(key.open("Ames", "Rosenberg", 1, 2, &mut opened));
     });
     println!("ed25519 sign {sign:6.1} µs, verify {verify:6.1} µs (200-byte message)");
     println!(
-        "pair key derivation {derive:6.1} µs (once per peer), tag of a 120-byte message {tag:6.3} µs"
+        "pair key derivation {derive:6.1} µs (once per peer); a 120-byte message's tag {tag:6.3} µs, checking it {check:6.3} µs; sealing its body {seal:6.3} µs, opening it {open:6.3} µs"
     );
+}
+
+/// Three cores wired by hand, A – R – B, and a clock; the shell carries bytes between them.
+struct Line {
+    nodes: [Node; 3],
+    t0: Instant,
+    now: Duration,
+    /// CPU ns each core spent handling bytes.
+    cpu: [u64; 3],
+    /// Allocations made while each core handled bytes.
+    allocs: [i64; 3],
+}
+
+/// Link ids: A's link to R is 0 at both ends; B's link to R is 1 at R and 0 at B.
+const WIRES: [((usize, usize), (usize, usize)); 2] = [((0, 0), (1, 0)), ((2, 0), (1, 1))];
+
+impl Line {
+    fn new(secure: Option<bool>) -> Line {
+        let names = ["A", "R", "B"];
+        let ids: Vec<Identity> = (1..=3u8).map(|s| Identity::from_seed([s; 32])).collect();
+        let mut trust = Trust::new();
+        for (n, id) in names.iter().zip(&ids) {
+            trust.insert(n, *id.public());
+        }
+        let t0 = Instant::now();
+        let opts = Options::default();
+        let nodes = std::array::from_fn(|i| match secure {
+            None => Node::new(names[i], opts.clone(), 1 + i as u64, t0).unwrap(),
+            Some(seal) => {
+                let config =
+                    SecureConfig::new(ids[i].clone(), trust.clone()).with_sealed_bodies(seal);
+                let rng = Csprng::from_seed([i as u8; 32]);
+                Node::new_secure(names[i], opts.clone(), 1 + i as u64, t0, config, rng).unwrap()
+            }
+        });
+        let mut line = Line {
+            nodes,
+            t0,
+            now: Duration::ZERO,
+            cpu: [0; 3],
+            allocs: [0; 3],
+        };
+        let at = line.t0;
+        for ((dialler, dl), (acceptor, al)) in WIRES {
+            let c = line.nodes[dialler].connect();
+            assert_eq!(line.nodes[dialler].poll_action(), Some(Action::Dial(c)));
+            line.nodes[dialler].handle_link_up(LinkId(dl), LinkOrigin::Dialed(c), at);
+            line.nodes[acceptor].handle_link_up(LinkId(al), LinkOrigin::Accepted, at);
+        }
+        for _ in 0..20 {
+            line.shuttle();
+            line.now += Duration::from_millis(50);
+            let now = line.t0 + line.now;
+            line.nodes.iter_mut().for_each(|n| n.handle_timeout(now));
+        }
+        line.shuttle();
+        assert!(line.nodes[0].route("B").is_some_and(|r| r.confirmed));
+        line
+    }
+
+    /// The other end of `link` of core `i`.
+    fn peer(i: usize, link: LinkId) -> (usize, LinkId) {
+        for ((a, al), (b, bl)) in WIRES {
+            if (a, al) == (i, link.0) {
+                return (b, LinkId(bl));
+            }
+            if (b, bl) == (i, link.0) {
+                return (a, LinkId(al));
+            }
+        }
+        unreachable!("no such link")
+    }
+
+    /// Carries bytes until no core has any to write; drops events.
+    fn shuttle(&mut self) {
+        let now = self.t0 + self.now;
+        let mut bytes = Vec::new();
+        loop {
+            let mut moved = false;
+            for i in 0..3 {
+                while let Some(link) = self.nodes[i].poll_transmit() {
+                    bytes.clear();
+                    bytes.extend_from_slice(self.nodes[i].outbound(link));
+                    self.nodes[i].consume_outbound(link, bytes.len(), now);
+                    let (j, peer_link) = Line::peer(i, link);
+                    let (c, a) = (cpu_ns(), ALLOCS.load(Relaxed));
+                    self.nodes[j].handle_bytes(peer_link, &bytes, now);
+                    self.cpu[j] += cpu_ns() - c;
+                    self.allocs[j] += ALLOCS.load(Relaxed) - a;
+                    moved = true;
+                }
+                while let Some(e) = self.nodes[i].poll_event() {
+                    black_box(&e);
+                    if let Event::Message { .. } = e {
+                        black_box(());
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// A sends `n` messages to `to` in batches of `batch`, each carried to the end; returns
+    /// the CPU ns and allocations of A's sends.
+    fn send(
+        &mut self,
+        to: &str,
+        n: usize,
+        batch: usize,
+        body: &serde_json::value::RawValue,
+    ) -> (u64, i64) {
+        let (mut cpu, mut allocs) = (0, 0);
+        for _ in 0..n / batch {
+            let now = self.t0 + self.now;
+            let (c, a) = (cpu_ns(), ALLOCS.load(Relaxed));
+            for _ in 0..batch {
+                self.nodes[0].send_message(to, body, now).unwrap();
+            }
+            cpu += cpu_ns() - c;
+            allocs += ALLOCS.load(Relaxed) - a;
+            self.shuttle();
+        }
+        (cpu, allocs)
+    }
+}
+
+/// Per message from A to B through R, and from A to R (one hop), plain and secure: CPU time
+/// and allocations of the sender (its sends, and the confirmations it reads), the relay and
+/// the destination.
+fn line(runs: usize) {
+    let body =
+        serde_json::value::RawValue::from_string(format!(r#"{{"pad":"{}"}}"#, "m".repeat(110)))
+            .unwrap();
+    let n = 20_000;
+    for (label, secure, to) in [
+        ("plain, A → R → B", None, "B"),
+        ("secure, A → R → B", Some(false), "B"),
+        ("sealed, A → R → B", Some(true), "B"),
+        ("plain, A → R", None, "R"),
+        ("secure, A → R", Some(false), "R"),
+        ("sealed, A → R", Some(true), "R"),
+    ] {
+        let mut rows = Vec::new();
+        for _ in 0..runs {
+            let mut line = Line::new(secure);
+            // Warm up: buffers, outboxes and pair keys reach their steady size.
+            line.send(to, 2_000, 64, &body);
+            line.cpu = [0; 3];
+            line.allocs = [0; 3];
+            let (send_cpu, send_allocs) = line.send(to, n, 64, &body);
+            let s = line.nodes[2].stats();
+            assert_eq!(s.forged_messages + s.forged_confirmations, 0);
+            let per = |x: u64| x as f64 / n as f64 / 1000.0;
+            let allocs = |x: i64| x as f64 / n as f64;
+            rows.push([
+                per(send_cpu + line.cpu[0]),
+                per(line.cpu[1]),
+                per(line.cpu[2]),
+                allocs(send_allocs + line.allocs[0]),
+                allocs(line.allocs[1]),
+                allocs(line.allocs[2]),
+            ]);
+        }
+        let col = |k: usize| median(rows.iter().map(|r| r[k]).collect());
+        println!(
+            "{label:<18}: CPU per message A {:6.3} µs, R {:6.3} µs, B {:6.3} µs; allocations per message A {:4.2}, R {:4.2}, B {:4.2}",
+            col(0),
+            col(1),
+            col(2),
+            col(3),
+            col(4),
+            col(5)
+        );
+    }
 }
 
 fn heap() {
@@ -297,5 +517,6 @@ fn main() {
     wrong_psk(runs);
     records(runs);
     origins(runs);
+    line(runs);
     heap();
 }

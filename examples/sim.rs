@@ -6,7 +6,9 @@
 //! Options: `--agents N`, `--degree D` (average links per agent), `--faults F`, `--seed S`,
 //! `--pairs P` (sender→receiver pairs), `--messages M` (per pair), `--region R` (most agents a
 //! partition cuts off; a third of the agents, at most 20, by default), `--no-tables` (skip the
-//! routing-table check at quiescence). The same arguments always give the same run. The
+//! routing-table check at quiescence), `--secure` (secure links, keys from the seed; build
+//! with `--features sim,secure`), `--forger N` (agent N forges others' descriptions, messages
+//! and confirmations into its links). The same arguments always give the same run. The
 //! simulator itself is `secretagent::sim`, built with the `sim` feature.
 
 use secretagent::sim::{Change, Config, Report, Sim};
@@ -37,6 +39,8 @@ fn config() -> Config {
         messages: 100,
         check_tables: true,
         region: 0,
+        secure: false,
+        forger: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -56,6 +60,8 @@ fn config() -> Config {
             "--messages" => cfg.messages = num("--messages"),
             "--region" => cfg.region = num("--region") as usize,
             "--no-tables" => cfg.check_tables = false,
+            "--secure" => cfg.secure = true,
+            "--forger" => cfg.forger = Some(num("--forger") as usize),
             other => {
                 eprintln!(
                     "sim: unknown argument {other:?}\n(see the doc comment of examples/sim.rs)"
@@ -103,6 +109,12 @@ fn print(r: &Report, agents: usize, faults: usize) {
         "messages: {} sent, {} handed over on pairs whose ends stayed up, lost {}, reordered {} ({} pairs excused: an end crashed)",
         r.messages, r.delivered, r.lost, r.reordered, r.pairs_with_crashes
     );
+    if r.forgeries > 0 {
+        println!(
+            "forgeries: {} put on the wire by the forging member, {} counted as forged by the cores up at the end",
+            r.forgeries, r.forgeries_counted
+        );
+    }
     println!(
         "every invariant held; {} events over {:.1} virtual s; wall time {:.2} s; digest {:016x}",
         r.events,

@@ -74,7 +74,7 @@ impl FrameDecoder {
     }
 
     /// Bytes held for a frame that has not fully arrived.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn buffered(&self) -> usize {
         self.partial.len()
     }

@@ -120,7 +120,11 @@ fn emit_with(w: &Wire<'_>, k: usize, v: u64, out: &mut Vec<u8>) -> bool {
                 base: at(hops + 2, q.base),
             });
             let h = m.hops.map(|h| at(0, h));
-            wire::emit_msg(out, &m.from, &m.to, m.body.get(), h, seq);
+            let stamp = wire::Stamp {
+                sealed: m.sealed,
+                tag: m.tag.as_deref(),
+            };
+            wire::emit_msg(out, &m.from, &m.to, m.body.get(), h, seq, stamp);
         }
         Wire::Lsa(l) if k < 2 || k == usize::MAX => wire::emit_lsa(
             out,
@@ -130,10 +134,20 @@ fn emit_with(w: &Wire<'_>, k: usize, v: u64, out: &mut Vec<u8>) -> bool {
             l.neighbors.iter().map(|n| &**n),
             l.v1_peers.iter().map(|n| &**n),
             l.externals.iter().map(|n| &**n),
+            l.signed.as_ref().map(|s| (&*s.key, &*s.sig)),
         ),
         Wire::Ack(a) if k < 3 || k == usize::MAX => {
             let Some(h) = a.hops else { return false };
-            wire::emit_ack(out, &a.from, &a.to, at(0, a.inc), at(1, a.seq), at(2, h));
+            let tag = a.tag.as_deref();
+            wire::emit_ack(
+                out,
+                &a.from,
+                &a.to,
+                at(0, a.inc),
+                at(1, a.seq),
+                at(2, h),
+                tag,
+            );
         }
         // The first four entries' numbers: enough to meet every place a summary's numbers go.
         Wire::Summary(d) if k < 2 * d.entries.len().min(4) || k == usize::MAX => {

@@ -25,6 +25,17 @@ pub(super) const HEADER: usize = 3;
 /// A description's version: its incarnation, then its sequence number within it.
 pub(super) type Version = (u64, u64);
 
+/// An origin's signature of one version of its description, with the key that made it
+/// (secure mode). Plain bytes: what they prove is the core's to check, before it stores them.
+#[cfg(feature = "secure")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Signature {
+    /// The ed25519 public key that signed.
+    pub(crate) key: [u8; 32],
+    /// The ed25519 signature.
+    pub(crate) sig: [u8; 64],
+}
+
 /// What the search is told as descriptions change.
 pub(super) trait Changes {
     /// Something beyond an edge that counts changed: a description came or went, or its v1
@@ -60,6 +71,10 @@ pub(super) struct Descriptions {
     heads: Vec<u32>,
     /// Per id: its version, when it is described (stale otherwise).
     versions: Vec<Version>,
+    /// Per id: its origin's signature of the version and lists held, when it has one (secure
+    /// mode; boxed, as most ids are names listed rather than described).
+    #[cfg(feature = "secure")]
+    signatures: Vec<Option<Box<Signature>>>,
     /// Per id: the descriptions that list it (once per list that does).
     listed_by: Vec<Vec<u32>>,
     /// Every description's header and lists; `garbage` words of it are no longer pointed to.
@@ -79,6 +94,8 @@ impl Descriptions {
         Descriptions {
             heads: Vec::new(),
             versions: Vec::new(),
+            #[cfg(feature = "secure")]
+            signatures: Vec::new(),
             listed_by: Vec::new(),
             pool: vec![0; HEADER],
             garbage: 0,
@@ -94,9 +111,15 @@ impl Descriptions {
         if i == self.heads.len() {
             self.heads.push(0);
             self.versions.push((0, 0));
+            #[cfg(feature = "secure")]
+            self.signatures.push(None);
             self.listed_by.push(Vec::new());
         } else {
             self.heads[i] = 0;
+            #[cfg(feature = "secure")]
+            {
+                self.signatures[i] = None;
+            }
             self.listed_by[i].clear();
         }
     }
@@ -126,10 +149,28 @@ impl Descriptions {
         self.is_described(id).then(|| self.versions[id as usize])
     }
 
-    /// Sets the version of a described `id`.
+    /// Sets the version of a described `id`. A signature held was of another version: it is
+    /// dropped.
     pub(super) fn set_version(&mut self, id: u32, version: Version) {
         debug_assert!(self.is_described(id));
         self.versions[id as usize] = version;
+        #[cfg(feature = "secure")]
+        {
+            self.signatures[id as usize] = None;
+        }
+    }
+
+    /// `id`'s signature, if it is described and signed.
+    #[cfg(feature = "secure")]
+    pub(super) fn signature(&self, id: u32) -> Option<&Signature> {
+        self.signatures.get(id as usize)?.as_deref()
+    }
+
+    /// Sets the signature of a described `id`'s version and lists.
+    #[cfg(feature = "secure")]
+    pub(super) fn set_signature(&mut self, id: u32, signature: Signature) {
+        debug_assert!(self.is_described(id));
+        self.signatures[id as usize] = Some(Box::new(signature));
     }
 
     /// `id`'s lists, if it is described.
@@ -160,6 +201,11 @@ impl Descriptions {
     /// Replaces `id`'s lists (each ascending, without repeats), describing it if it was not:
     /// keeps who lists whom and the [`MUTUAL`] bits right.
     pub(super) fn set_lists(&mut self, id: u32, new: [&[u32]; 3], changes: &mut impl Changes) {
+        // A signature was of the lists before.
+        #[cfg(feature = "secure")]
+        {
+            self.signatures[id as usize] = None;
+        }
         let mut turned = std::mem::take(&mut self.turned);
         turned.clear();
         let Descriptions {

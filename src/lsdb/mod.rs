@@ -25,8 +25,9 @@
 //!   forgetting the descriptions and names no longer needed. It decides what is held; it
 //!   holds no list itself, and must not reach into the pool's layout or the search's
 //!   buffers (it goes through their methods).
-//! - `lsdb/descriptions.rs`: each description held once (its version, and its lists where
-//!   the search reads them), who lists whom, and which edges count. Ids only, no names.
+//! - `lsdb/descriptions.rs`: each description held once (its version, its origin's
+//!   signature in secure mode, and its lists where the search reads them), who lists whom,
+//!   and which edges count. Ids only, no names.
 //! - `lsdb/search.rs`: the shortest-path search and its results (routes, ways in, what
 //!   changed, since when a description is unreachable), and whether the graph changed enough
 //!   to ask for a new search. It reads the descriptions and changes none.
@@ -58,6 +59,9 @@ use std::collections::HashMap;
 use crate::LinkId;
 use crate::routing::{Route, TableFull};
 use descriptions::{Descriptions, Lists, MUTUAL};
+
+#[cfg(feature = "secure")]
+pub(crate) use descriptions::Signature;
 use search::Search;
 
 /// A description as read from the database.
@@ -70,6 +74,9 @@ pub(crate) struct View<'a> {
     pub(crate) inc: u64,
     /// The description's version within the incarnation.
     pub(crate) seq: u64,
+    /// Its origin's signature of this version, when it is signed (secure mode).
+    #[cfg(feature = "secure")]
+    pub(crate) signature: Option<&'a Signature>,
     lists: Lists<'a>,
 }
 
@@ -258,6 +265,8 @@ impl Lsdb {
             origin: &self.names[id as usize],
             inc,
             seq,
+            #[cfg(feature = "secure")]
+            signature: self.descriptions.signature(id),
             lists: self.descriptions.lists(id)?,
         })
     }
@@ -388,6 +397,46 @@ impl Lsdb {
             }
             None => false,
         }
+    }
+
+    /// Whether [`receive_at`](Self::receive_at) would do anything with this description: it
+    /// is newer than the one held of `origin` (or none is held), or it is a description of
+    /// this agent that it did not make (see [`Received`]). What would not be taken needs no
+    /// checking: a secure agent verifies signatures only of what this says yes to.
+    #[cfg(feature = "secure")]
+    pub(crate) fn would_take<'n>(
+        &mut self,
+        origin: &str,
+        version: (u64, u64),
+        neighbors: impl IntoIterator<Item = &'n str>,
+        v1_peers: impl IntoIterator<Item = &'n str>,
+        externals: impl IntoIterator<Item = &'n str>,
+    ) -> bool {
+        let known = self.ids.get(origin).copied();
+        let held = known.and_then(|id| self.descriptions.version(id));
+        if known != Some(self.me) {
+            return held.is_none_or(|h| version > h);
+        }
+        match held.map(|own| version.cmp(&own)) {
+            Some(std::cmp::Ordering::Less) => false,
+            Some(std::cmp::Ordering::Equal) => !self.is_own(neighbors, v1_peers, externals),
+            _ => true,
+        }
+    }
+
+    /// Records the origin's signature of the description the last
+    /// [`receive_at`](Self::receive_at) that returned [`Received::Newer`] stored.
+    #[cfg(feature = "secure")]
+    pub(crate) fn sign_newest(&mut self, signature: Signature) {
+        self.descriptions.set_signature(self.newest, signature);
+    }
+
+    /// Records this agent's signature of its own description, as it is now. Every change of
+    /// the own description's version or lists drops the signature held: sign again after
+    /// each.
+    #[cfg(feature = "secure")]
+    pub(crate) fn sign_own(&mut self, signature: Signature) {
+        self.descriptions.set_signature(self.me, signature);
     }
 
     /// As [`receive_at`](Self::receive_at), at tick 0.

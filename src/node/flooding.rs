@@ -54,6 +54,7 @@ use crate::lsdb::{Received, View};
 use crate::wire::{self, Lsa};
 
 use super::Node;
+use super::origins::Checked;
 use super::throttle::{Arming, Due, Policy, Throttle, Urgency};
 use super::timers::Timer;
 
@@ -244,6 +245,7 @@ impl Node {
             .lsdb
             .originate(peers(true), peers(false), self.routing.v1_only())
         {
+            self.sign_own();
             self.flooding.own_throttle.ran(self.clock.now());
             self.stats.descriptions_originated += 1;
             if v2 {
@@ -279,6 +281,11 @@ impl Node {
         frame: &[u8],
     ) -> Result<(), LinkDownReason> {
         let now = self.clock.now();
+        let checked = self.check_description(&lsa);
+        if matches!(checked, Checked::Forged) {
+            // Counted; the link stays (its peer may hold an older trust file).
+            return Ok(());
+        }
         let received = self
             .lsdb
             .receive_at(
@@ -294,6 +301,10 @@ impl Node {
         self.sync_received(&lsa.origin);
         match received {
             Received::Newer => {
+                #[cfg(feature = "secure")]
+                if let Checked::Signed(s) = checked {
+                    self.lsdb.sign_newest(s);
+                }
                 if self.lsdb.graph_changed() {
                     self.paths.changed();
                 }
@@ -308,6 +319,7 @@ impl Node {
                 // agent did not make reached takes it for this agent's word.
                 self.stats.own_overtaken += 1;
                 self.incarnation_is(self.lsdb.own().inc);
+                self.sign_own();
                 self.own_made();
                 self.flood(Flooded::Own, None);
             }
@@ -349,6 +361,7 @@ impl Node {
             t >= self.flooding.own_made_at.saturating_add(lifetime / 2) && self.lsdb.renew();
         if renewed {
             // Same lists: nothing to recompute, here or anywhere it arrives.
+            self.sign_own();
             self.stats.descriptions_originated += 1;
             self.flooding.own_made_at = t;
         }
@@ -470,8 +483,16 @@ impl Node {
     }
 }
 
-/// Writes a description frame.
+/// Writes a description frame, with its origin's signature when it has one.
 pub(super) fn emit_description(out: &mut Vec<u8>, d: View<'_>) {
+    #[cfg(feature = "secure")]
+    let (mut key, mut sig) = ([0u8; 44], [0u8; 88]);
+    #[cfg(feature = "secure")]
+    let signed = d
+        .signature
+        .map(|s| super::origins::signature_text(s, &mut key, &mut sig));
+    #[cfg(not(feature = "secure"))]
+    let signed = None;
     wire::emit_lsa(
         out,
         d.origin,
@@ -480,5 +501,6 @@ pub(super) fn emit_description(out: &mut Vec<u8>, d: View<'_>) {
         d.neighbors(),
         d.v1_peers(),
         d.externals(),
+        signed,
     )
 }

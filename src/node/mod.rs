@@ -24,6 +24,7 @@
 //! | `routes.rs` | shortest paths applied to the routing table, `Meet` and `Lose` |
 //! | `graph.rs` | the mesh as this agent sees it, in Graphviz DOT ([`Node::graph`]) |
 //! | `relay.rs` | messages and confirmations that arrive: believability, relaying, holding |
+//! | `origins.rs` | secure links: signed descriptions, end-to-end tags, sealed bodies, forgeries refused |
 //! | `sending.rs` | this agent's own messages: outboxes, numbering, resends, confirmations |
 //! | `receiving.rs` | messages for this agent: inboxes, order, duplicates, acks owed |
 //! | `throttle.rs` | the hold-down rule shared by own descriptions and shortest paths (pure) |
@@ -73,6 +74,7 @@ mod graph;
 mod hello;
 mod keepalive;
 mod links;
+mod origins;
 mod receiving;
 mod relay;
 mod routes;
@@ -600,7 +602,7 @@ impl Node {
     }
 
     /// The link-state database (v2).
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn lsdb(&self) -> &Lsdb {
         &self.lsdb
     }

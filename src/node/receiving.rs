@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use crate::delivery::{Inbox, Verdict};
 use crate::event::Name;
-use crate::wire::{self, Msg, Seq};
+#[cfg(not(feature = "secure"))]
+use crate::wire;
+use crate::wire::{Msg, Seq};
 use crate::{Body, Event};
 
 use super::Node;
@@ -34,17 +36,27 @@ impl Node {
     /// Hands a message for this agent, which came from the direct peer `via`, to the
     /// application, unless it is out of its stream's order or a duplicate.
     pub(super) fn deliver(&mut self, m: Msg<'_>, via: Name) {
+        // A sealed body is opened before its number is taken: one that does not open must
+        // not use up its place in the stream.
+        #[cfg(feature = "secure")]
+        let Ok(opened) = self.open_body(&m) else {
+            return;
+        };
         if let Some(seq) = m.seq {
             let direct = *via == *m.from;
             if !self.receive_numbered(&m.from, seq, direct) {
                 return;
             }
         }
+        #[cfg(feature = "secure")]
+        let body = opened.unwrap_or_else(|| m.body.to_owned());
+        #[cfg(not(feature = "secure"))]
+        let body = m.body.to_owned();
         self.events.push_back(Event::Message {
             from: self.names.get(&m.from),
             to: self.names.get(&m.to),
             via,
-            body: Body::new(m.body.to_owned()),
+            body: Body::new(body),
         });
     }
 
@@ -108,8 +120,17 @@ impl Node {
             match self.routing.route(&origin) {
                 Some(r) if self.links.is_v2(r.link) => {
                     let me = self.names.get(&self.name);
+                    #[cfg(feature = "secure")]
+                    let (security, lsdb) = (&mut self.security, &self.lsdb);
+                    #[cfg(feature = "secure")]
+                    let direct = self.links.peer(r.link) == Some(&*origin);
                     self.links.control(r.link, &mut self.stats, |out| {
-                        wire::emit_ack(out, &me, &origin, inc, upto, 1)
+                        #[cfg(feature = "secure")]
+                        super::origins::emit_confirmation(
+                            out, security, lsdb, &me, &origin, inc, upto, direct,
+                        );
+                        #[cfg(not(feature = "secure"))]
+                        wire::emit_ack(out, &me, &origin, inc, upto, 1, None);
                     });
                 }
                 // No way back yet: the origin resends, and the duplicate is confirmed then.

@@ -2,7 +2,8 @@
 //! handing them over (when they are for this agent) or relaying them towards their
 //! destination.
 //!
-//! A relay passes a frame on as it came, with the next hop count on a v2 link, and holds
+//! On secure links, forgeries are refused before anything else (`origins.rs`). A relay passes
+//! a frame on as it came, with the next hop count on a v2 link, and holds
 //! unnumbered messages it cannot forward yet until their destination is reachable, as an
 //! original agent does (numbered v2 messages are never held: their origin resends them).
 //!
@@ -14,7 +15,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::value::RawValue;
 
-use crate::wire::{self, Ack, Msg};
+use crate::wire::{self, Ack, Msg, Stamp};
 use crate::{Event, LinkId};
 
 use super::Node;
@@ -63,6 +64,10 @@ impl Node {
 
     /// A message frame `raw`, parsed as `m`.
     pub(super) fn on_msg(&mut self, link: LinkId, m: Msg<'_>, raw: &[u8]) {
+        // Forgeries first, so that each is counted as one whatever else is wrong with it.
+        if !self.authentic_msg(link, &m) {
+            return;
+        }
         if !self.believable(&m.from, link, m.seq.is_some()) {
             return;
         }
@@ -134,8 +139,12 @@ impl Node {
                 l.push(tx, |out| wire::emit_around(out, before, h, after));
             }
             _ => {
+                let stamp = Stamp {
+                    sealed: m.sealed,
+                    tag: m.tag.as_deref(),
+                };
                 l.push(tx, |out| {
-                    wire::emit_msg(out, &m.from, &m.to, m.body.get(), hops, m.seq)
+                    wire::emit_msg(out, &m.from, &m.to, m.body.get(), hops, m.seq, stamp)
                 });
             }
         }
@@ -155,6 +164,9 @@ impl Node {
     /// A confirmation frame `raw`, parsed as `a`: relayed towards its destination over v2
     /// links, or applied to this agent's messages.
     pub(super) fn on_ack(&mut self, link: LinkId, a: Ack<'_>, raw: &[u8]) {
+        if !self.authentic_ack(link, &a) {
+            return;
+        }
         if !self.believable(&a.from, link, true) {
             return;
         }
@@ -186,7 +198,10 @@ impl Node {
                     .control(r.link, &mut self.stats, |out| match around {
                         // Exactly what `emit_ack` writes: copied around the new hop count.
                         Some((before, after)) => wire::emit_around(out, before, hops, after),
-                        None => wire::emit_ack(out, &a.from, &a.to, a.inc, a.seq, hops),
+                        None => {
+                            let tag = a.tag.as_deref();
+                            wire::emit_ack(out, &a.from, &a.to, a.inc, a.seq, hops, tag)
+                        }
                     });
             }
             _ => self.stats.relay_dropped += 1,
@@ -209,7 +224,7 @@ impl Node {
             let Some(h) = queue.pop_front() else { break };
             self.relay.total -= 1;
             l.push(tx, |out| {
-                wire::emit_msg(out, &h.from, to, h.body.get(), hops, None)
+                wire::emit_msg(out, &h.from, to, h.body.get(), hops, None, Stamp::default())
             });
         }
         if queue.is_empty() {

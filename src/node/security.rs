@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::links::Link;
+use super::origins::Origins;
 use super::stream::Stream;
 use super::{LinkOrigin, Node};
 use crate::secure::{Csprng, Progress, PublicKey, SecureConfig, SecureError, Session, Trust};
@@ -23,12 +24,15 @@ use crate::{Error, LinkDownReason, LinkId, Options};
 pub(crate) struct Security {
     /// Identity, trust, PSK and rekey schedule, shared with every link's session.
     pub(crate) config: Arc<SecureConfig>,
-    /// Randomness for handshakes (each session forks its own).
+    /// Randomness for handshakes (each session forks its own) and the nonces of sealed
+    /// bodies.
     pub(crate) rng: Csprng,
     /// A record's plaintext while it is sealed: one for every link of the node.
     sealing: Vec<u8>,
     /// The stream bytes opened from one read, on their way to the link's frame decoder.
     opened: Vec<u8>,
+    /// Pair keys and what authenticating origins needs (`origins.rs`).
+    pub(crate) origins: Origins,
 }
 
 impl Security {
@@ -89,12 +93,15 @@ impl Node {
             )));
         }
         let mut node = Node::new(name, opts, incarnation, now)?;
+        let origins = Origins::new(node.opts.max_known_names);
         node.security = Some(Security {
             config: Arc::new(config),
             rng,
             sealing: Vec::new(),
             opened: Vec::new(),
+            origins,
         });
+        node.sign_own();
         Ok(node)
     }
 

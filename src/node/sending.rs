@@ -18,10 +18,12 @@ use slab::Slab;
 
 use crate::delivery::{MAX_RTO, Outbox, Pending};
 use crate::event::NameCache;
-use crate::wire::{self, Seq};
+use crate::wire::{self, Seq, Stamp};
 use crate::{Body, Event, MessageId, Name, SendError, UndeliverableReason};
 
 use super::Node;
+#[cfg(feature = "secure")]
+use super::origins;
 use super::timers::{Timer, Timers};
 
 /// Room for the envelope around a body when checking a message against the frame limit.
@@ -174,7 +176,9 @@ impl Node {
         if !wire::name_is_valid(to) {
             return Err(SendError::InvalidName { len: to.len() });
         }
-        let len = body.len() + to.len() + self.name.len() + ENVELOPE_SLACK;
+        // A sealed body travels as the base64 of its ciphertext: a third longer and more.
+        let travels = self.sealed_len(body.len()).unwrap_or(body.len());
+        let len = travels + to.len() + self.name.len() + ENVELOPE_SLACK;
         if len > self.opts.max_frame_len as usize {
             return Err(SendError::TooLarge {
                 len,
@@ -194,7 +198,7 @@ impl Node {
                 if let Some((l, tx)) = self.links.get_tx(r.link) {
                     let hops = l.first_hop();
                     l.push(tx, |out| {
-                        wire::emit_msg(out, &self.name, to, body, hops, None)
+                        wire::emit_msg(out, &self.name, to, body, hops, None, Stamp::default())
                     });
                 }
                 return Ok(id);
@@ -249,6 +253,10 @@ impl Node {
             let max = self.opts.max_link_buffer;
             let now = self.clock.now();
             if route.confirmed {
+                // On secure links, a message whose first hop is not its destination carries
+                // its tag (`origins.rs`).
+                #[cfg(feature = "secure")]
+                let direct = l.peer.as_deref() == Some(to);
                 while l.pending() < max {
                     let base = ob.base();
                     let Some((p, body, seq)) = ob.next_confirmed(self.opts.max_in_flight, now)
@@ -263,8 +271,23 @@ impl Node {
                         seq,
                         base,
                     };
+                    #[cfg(feature = "secure")]
                     l.push(tx, |out| {
-                        wire::emit_msg(out, &self.name, to, body, Some(1), Some(seq))
+                        let sec = &mut self.security;
+                        let (me, lsdb) = (&*self.name, &self.lsdb);
+                        origins::emit_numbered(out, sec, lsdb, me, to, body, seq, direct)
+                    });
+                    #[cfg(not(feature = "secure"))]
+                    l.push(tx, |out| {
+                        wire::emit_msg(
+                            out,
+                            &self.name,
+                            to,
+                            body,
+                            Some(1),
+                            Some(seq),
+                            Stamp::default(),
+                        )
                     });
                 }
             } else {
@@ -275,7 +298,7 @@ impl Node {
                     };
                     self.outboxes.queued -= 1;
                     l.push(tx, |out| {
-                        wire::emit_msg(out, &self.name, to, body, hops, None)
+                        wire::emit_msg(out, &self.name, to, body, hops, None, Stamp::default())
                     });
                 }
             }

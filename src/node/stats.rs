@@ -48,8 +48,23 @@ pub struct Stats {
     /// Messages and confirmations refused because their claimed origin could not have sent
     /// them through the link they came on (this agent's own name, or a numbered one off every
     /// shortest path from its origin), or, relayed and numbered, in an incarnation above the
-    /// one their origin's description states (or from an origin that describes nothing).
+    /// one their origin's description states (or from an origin that describes nothing); on
+    /// secure links also those that came through relays from an origin whose key is not known
+    /// here yet (its description has not arrived), which cannot be judged.
     pub rejected: u64,
+    /// Secure links: descriptions refused as forged, not signed by a key the trust file allows
+    /// for their origin (unsigned, a bad signature, another agent's key, lists or a name that
+    /// are not what was signed). Each was dropped: neither stored nor passed on.
+    pub forged_descriptions: u64,
+    /// Secure links: messages refused as forged: through a relay without a valid end-to-end
+    /// tag of their claimed origin (or unnumbered), or sealed and not opening. Each was
+    /// dropped: neither passed on nor handed over. A relay checks only that a tag is there;
+    /// the destination checks it.
+    pub forged_messages: u64,
+    /// Secure links: confirmations refused as forged: through a relay without a valid
+    /// end-to-end tag of the agent they claim confirms. Each was dropped: neither passed on
+    /// nor applied.
+    pub forged_confirmations: u64,
     /// Descriptions (v2 link state) written, this agent's own and passed on.
     pub descriptions_sent: u64,
     /// Descriptions received that were newer than the one held (routing updates applied).

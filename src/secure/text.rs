@@ -28,6 +28,63 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Standard base64 of `bytes`, padded, written into `out` (which must hold exactly
+/// `4 * ceil(len / 3)` bytes), without allocating: for tags and signatures on the way out.
+pub(crate) fn encode_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> &'o str {
+    debug_assert_eq!(out.len(), bytes.len().div_ceil(3) * 4);
+    for (chunk, quad) in bytes.chunks(3).zip(out.chunks_mut(4)) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, c) in quad.iter_mut().enumerate() {
+            *c = if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i)) as usize & 63]
+            } else {
+                b'='
+            };
+        }
+    }
+    // Only ASCII was written.
+    std::str::from_utf8(out).unwrap_or_default()
+}
+
+/// Decodes padded standard base64 of any length into `out` (cleared first), refusing any
+/// other spelling; for sealed bodies, whose length varies. The error says what is wrong.
+pub(crate) fn decode_into(text: &str, out: &mut Vec<u8>) -> Result<(), &'static str> {
+    out.clear();
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return Err("is not a whole number of base64 quads");
+    }
+    out.reserve(bytes.len() / 4 * 3);
+    let quads = bytes.len() / 4;
+    for (q, quad) in bytes.chunks(4).enumerate() {
+        let last = q + 1 == quads;
+        let pad = if last {
+            quad.iter().rev().take_while(|&&c| c == b'=').count()
+        } else {
+            0
+        };
+        if pad > 2 {
+            return Err("has too much padding");
+        }
+        let mut n = 0u32;
+        for &c in &quad[..4 - pad] {
+            n = n << 6 | value(c).ok_or("is not base64")?;
+        }
+        n <<= 6 * pad as u32;
+        let got = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        if got[3 - pad..].iter().any(|&b| b != 0) {
+            return Err("is not canonical base64 (its last character has stray bits)");
+        }
+        out.extend_from_slice(&got[..3 - pad]);
+    }
+    Ok(())
+}
+
 fn value(c: u8) -> Option<u32> {
     let v = match c {
         b'A'..=b'Z' => c - b'A',
@@ -141,6 +198,23 @@ mod tests {
             let text = encode(&key);
             assert_eq!(text.len(), 44);
             assert_eq!(decode_exact::<32>(&text), Ok(key));
+        }
+    }
+
+    #[test]
+    fn encoding_into_a_buffer_and_decoding_any_length_agree_with_the_rest() {
+        for len in 0..40usize {
+            let bytes: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37)).collect();
+            let mut buf = vec![0u8; len.div_ceil(3) * 4];
+            let text = encode_into(&bytes, &mut buf).to_owned();
+            assert_eq!(text, encode(&bytes));
+            let mut back = vec![1, 2, 3];
+            assert_eq!(decode_into(&text, &mut back), Ok(()));
+            assert_eq!(back, bytes);
+        }
+        let mut out = Vec::new();
+        for bad in ["Zg=", "Zh==", "Z===", "Zg==Zg==", "Z-8=", "Zm9v\n"] {
+            assert!(decode_into(bad, &mut out).is_err(), "{bad}");
         }
     }
 

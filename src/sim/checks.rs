@@ -25,17 +25,7 @@ impl Sim {
         }
         match e {
             Event::Message { from, body, .. } => self.handed_over(i, &from, body.get()),
-            Event::Delivered { to, id } => {
-                for p in self
-                    .pairs
-                    .iter_mut()
-                    .filter(|p| p.from == i && name(p.to) == to)
-                {
-                    if p.ids.contains(&id) {
-                        p.confirmed += 1;
-                    }
-                }
-            }
+            Event::Delivered { to, id } => self.confirmed(i, &to, id),
             Event::Undeliverable { .. } => self
                 .errors
                 .push(format!("{} gave up on a message: {e:?}", name(i))),
@@ -87,6 +77,28 @@ impl Sim {
         if let Some(j) = index_of(lost) {
             self.hosts[i].lost.insert(j, self.now);
             self.hosts[j].last_doubted = self.now;
+        }
+    }
+
+    /// Agent `i` had a message to `to` confirmed: it must have been handed over (a forged
+    /// confirmation would drop messages that never arrived).
+    fn confirmed(&mut self, i: usize, to: &str, id: crate::MessageId) {
+        let now = self.now;
+        for (k, p) in self.pairs.iter_mut().enumerate() {
+            if p.from != i || name(p.to) != to {
+                continue;
+            }
+            let Some(n) = p.ids.iter().position(|&x| x == id) else {
+                continue;
+            };
+            p.confirmed += 1;
+            if !p.excused && n as u64 >= p.next {
+                self.errors.push(format!(
+                    "at {now} ms, pair {k} ({}→{to}): message {n} confirmed before it was handed over (next {})",
+                    name(i),
+                    p.next
+                ));
+            }
         }
     }
 
@@ -362,6 +374,6 @@ impl Sim {
 }
 
 /// The index of the agent called `n`, if it is one of the simulator's names.
-fn index_of(n: &str) -> Option<usize> {
+pub(super) fn index_of(n: &str) -> Option<usize> {
     n.strip_prefix('a')?.parse().ok()
 }

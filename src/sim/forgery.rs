@@ -13,6 +13,10 @@
 //!
 //! The mesh is A – R – B, with Mallory linked to A only: a forgery enters at A and reaches
 //! the victim (R, one hop on; B, two) the way any description does.
+//!
+//! On secure links (feature `secure`) the same forgeries, and messages and confirmations in
+//! others' names, change nothing: A counts each as forged and passes none on; and a sealed
+//! body crosses R and arrives as it was written.
 
 use std::time::Duration;
 
@@ -250,4 +254,89 @@ fn a_forged_description_of_an_agent_away_reaches_it_when_it_comes_back_and_it_an
     assert!(!t.node(b).stats().outranked);
     assert_eq!(t.node(b).stats().own_overtaken, 1);
     a_message_goes_through(&mut t, s, "1");
+}
+
+/// The same mesh on secure links: every agent trusts every other's key, and Mallory is one of
+/// them. Her forgeries go through her own core, inside its link to A.
+#[cfg(feature = "secure")]
+fn secure_mesh(seal: bool) -> (Testbed, [usize; 4]) {
+    use crate::node::Node;
+    use crate::secure::{Csprng, Identity, SecureConfig, Trust};
+    let names = ["A", "R", "B", "Mallory"];
+    let id = |i: usize| Identity::from_seed([i as u8 + 1; 32]);
+    let mut trust = Trust::new();
+    for (i, n) in names.iter().enumerate() {
+        trust.insert(n, *id(i).public());
+    }
+    let mut t = Testbed::new();
+    let s = [0, 1, 2, 3].map(|i| {
+        let config = SecureConfig::new(id(i), trust.clone()).with_sealed_bodies(seal);
+        t.add_with(|inc, now| {
+            let rng = Csprng::from_seed([i as u8; 32]);
+            Node::new_secure(names[i], opts(), inc, now, config, rng)
+        })
+    });
+    let [a, r, b, m] = s;
+    t.connect(a, r);
+    t.connect(b, r);
+    t.connect(m, a);
+    t.drive_until("A and B reach each other", Duration::from_secs(10), |t| {
+        t.reaches(a, "B") && t.reaches(b, "A") && t.reaches(a, "Mallory")
+    });
+    t.settle(Duration::from_secs(10));
+    (t, s)
+}
+
+#[cfg(feature = "secure")]
+#[test]
+fn on_secure_links_forgeries_at_the_top_change_nothing_and_are_counted() {
+    let (mut t, s) = secure_mesh(false);
+    let [a, r, b, m] = s;
+    a_message_goes_through(&mut t, s, "1");
+    // Descriptions of R and of B at the top taking their links away, and of A itself; a
+    // message and a confirmation in B's name.
+    let top = MAX_NUMBER;
+    for origin in ["R", "B", "A"] {
+        let lsa = format!(r#"{{"c":"lsa","o":"{origin}","i":{top},"s":{top},"n":[],"x":[]}}"#);
+        t.forge(m, a, &lsa);
+    }
+    t.forge(
+        m,
+        a,
+        r#"{"c":"msg","f":"B","t":"A","m":"forged","h":2,"i":3,"s":1,"b":1}"#,
+    );
+    t.forge(m, a, r#"{"c":"ack","f":"B","t":"A","i":1,"s":1000,"h":2}"#);
+    t.drive_checking(SETTLE, "the forgeries took effect", |t| {
+        !t.reaches(a, "B") || t.node(r).stats().outranked || t.node(b).stats().outranked
+    });
+    let stats = t.node(a).stats();
+    assert_eq!(
+        (
+            stats.forged_descriptions,
+            stats.forged_messages,
+            stats.forged_confirmations
+        ),
+        (3, 1, 1)
+    );
+    assert_eq!(stats.own_overtaken, 0);
+    for i in [r, b] {
+        assert_eq!(t.node(i).stats().forged_descriptions, 0, "never passed on");
+    }
+    assert!(!t.log(a).iter().any(|e| matches!(
+        e,
+        Event::Message { body, .. } if body.get() == r#""forged""#
+    )));
+    a_message_goes_through(&mut t, s, "2");
+}
+
+#[cfg(feature = "secure")]
+#[test]
+fn on_secure_links_a_sealed_body_crosses_a_relay_and_arrives_as_written() {
+    let (mut t, s) = secure_mesh(true);
+    let secret = r#"{"subject":"Meeting","content":"KGB meeting in Moscow"}"#;
+    a_message_goes_through(&mut t, s, secret);
+    let [_, r, b, _] = s;
+    assert!(t.node(r).stats().relayed > 0, "it went through R");
+    let stats = t.node(b).stats();
+    assert_eq!(stats.forged_messages + stats.rejected, 0);
 }

@@ -11,10 +11,16 @@
 //! Faults: clean close, reset, silent blackhole, partitions that split the agents into groups
 //! and heal, agent crash and restart (state lost, new incarnation), links removed and added,
 //! and bursts of traffic. Invariants are checked as the run goes (no message lost, duplicated
-//! or reordered between agents that stayed up; a crashed agent, once lost, is not met again
-//! on stale news) and at quiescence (every routing table
-//! loop-free and shortest for the graph that is really up, every reachable name known
-//! everywhere it is reachable and no unreachable one, every queue empty, timers bounded).
+//! or reordered between agents that stayed up; no message confirmed before it was handed
+//! over; a crashed agent, once lost, is not met again on stale news) and at quiescence (every
+//! routing table loop-free and shortest for the graph that is really up, every reachable name
+//! known everywhere it is reachable and no unreachable one, every queue empty, timers
+//! bounded).
+//!
+//! Secure mode (`Config::secure`, feature `secure`) runs every agent on secure links, and a
+//! forging member (`Config::forger`) writes forgeries of others into its links; on secure
+//! links each must be counted as forged by the core it reached, and every invariant above
+//! still hold.
 //!
 //! | file | owns |
 //! |---|---|
@@ -23,6 +29,8 @@
 //! | `faults.rs` | the faults: what each does to connections, agents and the wanted topology |
 //! | `traffic.rs` | the numbered traffic between sender–receiver pairs |
 //! | `checks.rs` | the invariants, as the run goes and at quiescence |
+//! | `secure.rs` | secure mode (feature `secure`): keys from the seed, one trust file, seeded generators |
+//! | `forger.rs` | the forging member: forgeries of others written into its links, and the count of them |
 //! | `report.rs` | the measurements: convergence and control traffic per change |
 //! | `rng.rs` | the seeded generator |
 //! | `testbed.rs` (tests only) | a few cores wired by hand under a virtual clock: `step`, `drive_until`, `drive_checking` |
@@ -42,6 +50,7 @@ use crate::Options;
 
 mod checks;
 mod faults;
+mod forger;
 #[cfg(test)]
 mod forgery;
 mod net;
@@ -49,6 +58,8 @@ mod net;
 mod never;
 mod report;
 mod rng;
+#[cfg(feature = "secure")]
+mod secure;
 #[cfg(test)]
 mod testbed;
 #[cfg(test)]
@@ -57,6 +68,7 @@ mod traffic;
 
 pub use report::{Change, Report};
 
+use forger::Forger;
 use net::{Conn, Ev, Host};
 use rng::Rng;
 use traffic::Pair;
@@ -82,6 +94,13 @@ pub struct Config {
     pub check_tables: bool,
     /// Most agents a partition cuts off from the rest.
     pub region: usize,
+    /// Secure links (needs the `secure` feature): every agent's key drawn from the seed, one
+    /// trust file for the mesh, each start of an agent with its own seeded generator.
+    pub secure: bool,
+    /// The agent that, besides behaving, forges other agents' descriptions, messages and
+    /// confirmations into its links every chaos round (`forger.rs`). On secure links every
+    /// forgery must be counted by the core it reached, and every invariant still hold.
+    pub forger: Option<usize>,
 }
 
 impl Config {
@@ -98,6 +117,8 @@ impl Config {
             messages: 60,
             check_tables: true,
             region: Config::region_for(20),
+            secure: false,
+            forger: None,
         }
     }
 
@@ -113,8 +134,9 @@ impl Config {
 
     /// The command that replays this run.
     pub fn replay(&self) -> String {
-        format!(
-            "cargo run --release --features sim --example sim -- --agents {} --degree {} --faults {} --seed {} --pairs {} --messages {} --region {}",
+        let features = if self.secure { "sim,secure" } else { "sim" };
+        let mut cmd = format!(
+            "cargo run --release --features {features} --example sim -- --agents {} --degree {} --faults {} --seed {} --pairs {} --messages {} --region {}",
             self.agents,
             self.degree,
             self.faults,
@@ -122,7 +144,14 @@ impl Config {
             self.pairs,
             self.messages,
             self.region
-        )
+        );
+        if self.secure {
+            cmd.push_str(" --secure");
+        }
+        if let Some(f) = self.forger {
+            cmd.push_str(&format!(" --forger {f}"));
+        }
+        cmd
     }
 }
 
@@ -162,6 +191,11 @@ pub struct Sim {
     /// FNV-1a (over 8-byte words) of every byte delivered and when: equal digests mean equal
     /// runs.
     digest: u64,
+    /// Every agent's key and the mesh's trust file, on secure links.
+    #[cfg(feature = "secure")]
+    keys: Option<secure::Keys>,
+    /// The forging member, if there is one.
+    forger: Option<Forger>,
 }
 
 /// The name of agent `i`.
@@ -214,7 +248,15 @@ impl Sim {
         let n = cfg.agents.max(2);
         let edges = random_graph(&mut rng, n, cfg.degree);
         let opts = options(n, &cfg);
+        assert!(
+            !cfg.secure || cfg!(feature = "secure"),
+            "the simulator's secure mode needs the `secure` feature"
+        );
+        let forger = cfg.forger.map(|f| Forger::new(f.min(n - 1), cfg.seed));
         let mut sim = Sim {
+            #[cfg(feature = "secure")]
+            keys: cfg.secure.then(|| secure::Keys::new(cfg.seed, n)),
+            forger,
             cfg,
             rng,
             t0: Instant::now(),
@@ -276,6 +318,8 @@ impl Sim {
             self.check_tables();
         }
         self.check_bounded();
+        self.check_forgeries();
+        self.report_forgeries(&mut report);
         report.virtual_ms = self.now;
         report.events = self.events;
         report.digest = self.digest;
@@ -370,6 +414,7 @@ impl Sim {
                 let burst = self.rng.range(1, 20);
                 self.send(k, burst);
             }
+            self.forge();
             let t = self.now + self.rng.range(20, 300);
             self.run_until(t);
         }

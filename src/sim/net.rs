@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::forger::Counts;
 use super::{Sim, name};
 use crate::node::{Action, LinkOrigin, Node};
 use crate::{ConnectId, LinkDownReason, LinkId};
@@ -47,6 +48,8 @@ pub(super) enum Ev {
         conn: usize,
         end: usize,
         bytes: Vec<u8>,
+        /// Forgeries among them (`forger.rs`).
+        forged: Counts,
     },
     Down {
         conn: usize,
@@ -83,6 +86,8 @@ pub(super) struct Host {
     pub(super) last_doubted: u64,
     /// Routing updates as of the last look (`Node::routing_updates`).
     updates: u64,
+    /// Forgeries that reached its core since it started.
+    pub(super) forgeries: Counts,
 }
 
 impl Host {
@@ -99,6 +104,7 @@ impl Host {
             lost: BTreeMap::new(),
             last_doubted: 0,
             updates: 0,
+            forgeries: Counts::default(),
         }
     }
 }
@@ -124,9 +130,17 @@ impl Sim {
 
     pub(super) fn create(&mut self, i: usize) {
         let at = self.at(self.now);
-        let node =
-            Node::new(&name(i), self.opts.clone(), self.hosts[i].incarnation, at).expect("node");
+        let (opts, inc) = (self.opts.clone(), self.hosts[i].incarnation);
+        #[cfg(feature = "secure")]
+        let node = match &self.keys {
+            Some(keys) => keys.node(self.cfg.seed, i, opts, inc, at),
+            None => Node::new(&name(i), opts, inc, at),
+        };
+        #[cfg(not(feature = "secure"))]
+        let node = Node::new(&name(i), opts, inc, at);
+        let node = node.expect("node");
         let a = &mut self.hosts[i];
+        a.forgeries = Counts::default();
         a.node = Some(node);
         a.links.clear();
         a.dials.clear();
@@ -211,20 +225,25 @@ impl Sim {
             bytes.clear();
             bytes.extend_from_slice(node.outbound(link));
             node.consume_outbound(link, bytes.len(), at);
-            if let Some(&c) = self.hosts[i].links.get(&link.0) {
+            let conn = self.hosts[i].links.get(&link.0).copied();
+            let open = conn.is_some_and(|c| self.conns[c].state == ConnState::Open);
+            let forged = self
+                .forger
+                .as_mut()
+                .map(|f| f.written(i, link, open))
+                .unwrap_or_default();
+            if let Some(c) = conn.filter(|_| open) {
                 let end = usize::from(self.conns[c].ends[1] == (i, link));
-                let conn = &self.conns[c];
-                if conn.state == ConnState::Open {
-                    let t = self.now + conn.latency;
-                    self.push(
-                        t,
-                        Ev::Bytes {
-                            conn: c,
-                            end: 1 - end,
-                            bytes,
-                        },
-                    );
-                }
+                let t = self.now + self.conns[c].latency;
+                self.push(
+                    t,
+                    Ev::Bytes {
+                        conn: c,
+                        end: 1 - end,
+                        bytes,
+                        forged,
+                    },
+                );
             }
         }
     }
@@ -338,7 +357,12 @@ impl Sim {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::Up { conn, end } => self.on_up(conn, end),
-            Ev::Bytes { conn, end, bytes } => self.on_bytes(conn, end, bytes),
+            Ev::Bytes {
+                conn,
+                end,
+                bytes,
+                forged,
+            } => self.on_bytes(conn, end, bytes, forged),
             Ev::Down { conn, end, reason } => self.on_down(conn, end, reason),
             Ev::DialFailed {
                 agent,
@@ -396,7 +420,7 @@ impl Sim {
         self.drain(agent);
     }
 
-    fn on_bytes(&mut self, conn: usize, end: usize, bytes: Vec<u8>) {
+    fn on_bytes(&mut self, conn: usize, end: usize, bytes: Vec<u8>, forged: Counts) {
         let c = &self.conns[conn];
         if c.gone[end] || matches!(c.state, ConnState::Dead | ConnState::Blackholed) {
             return;
@@ -404,8 +428,9 @@ impl Sim {
         let (agent, link) = c.ends[end];
         self.mix_digest(&bytes);
         let at = self.at(self.now);
-        if let Some(node) = self.node(agent) {
+        if let Some(node) = self.hosts[agent].node.as_mut() {
             node.handle_bytes(link, &bytes, at);
+            self.hosts[agent].forgeries.add(forged);
         }
         if self.spare.len() < 1024 {
             self.spare.push(bytes);

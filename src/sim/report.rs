@@ -66,6 +66,11 @@ pub struct Report {
     pub wall: Duration,
     /// A digest of every byte delivered and when.
     pub digest: u64,
+    /// Forgeries the forging member put on the wire (`Config::forger`).
+    pub forgeries: u64,
+    /// Forgeries the cores up at the end counted (on secure links, every one that reached
+    /// them since they started).
+    pub forgeries_counted: u64,
 }
 
 impl Sim {

@@ -102,8 +102,17 @@ impl Testbed {
 
     /// Starts a core named `name`, listening; returns its station.
     pub(super) fn add(&mut self, name: &str, opts: Options) -> usize {
+        self.add_with(|incarnation, now| Node::new(name, opts, incarnation, now))
+    }
+
+    /// Starts the core `make` makes from an incarnation and the current instant (a secure one,
+    /// say), listening; returns its station.
+    pub(super) fn add_with(
+        &mut self,
+        make: impl FnOnce(u64, Instant) -> Result<Node, crate::Error>,
+    ) -> usize {
         let i = self.stations.len();
-        let node = Node::new(name, opts, 1 + i as u64, self.now).expect("a valid name");
+        let node = make(1 + i as u64, self.now).expect("a valid core");
         self.stations.push(Station {
             node: Some(node),
             links: BTreeMap::new(),
@@ -169,6 +178,22 @@ impl Testbed {
         crate::frame::encode(&mut bytes, payload.as_bytes());
         let end = self.other_end(conn, from);
         self.schedule(Delivery::Bytes { conn, end, bytes });
+    }
+
+    /// Has station `from`'s core write one frame holding `payload` on its link to station
+    /// `to`, after what it wrote there: a member lying through its own core, so that the frame
+    /// crosses the link as any of its frames does (encrypted, on a secure link). Panics if the
+    /// two are not linked.
+    #[cfg(feature = "secure")]
+    pub(super) fn forge(&mut self, from: usize, to: usize, payload: &str) {
+        let link = self.stations[from]
+            .links
+            .iter()
+            .find(|&(_, &c)| self.conns[c].ends.iter().any(|&(s, _)| s == to))
+            .map(|(&l, _)| LinkId(l))
+            .expect("the stations are linked");
+        self.node_mut(from).write_forged(link, payload.as_bytes());
+        self.drain(from);
     }
 
     /// Every event station `i`'s core reported.

@@ -65,6 +65,15 @@ impl<'a> Cursor<'a> {
     /// character (those are for the general parser), within the naming rules.
     #[inline]
     pub(super) fn name(&mut self) -> Option<&'a str> {
+        self.plain().filter(|name| name_is_valid(name))
+    }
+
+    /// A string after its opening quote, through its closing quote, with no escape and no
+    /// control character: a key, a signature or a tag in base64, as the emitters write them.
+    /// Any length, the empty string included (the general parser reads these fields as any
+    /// string, and what they hold is the core's to judge).
+    #[inline]
+    pub(super) fn plain(&mut self) -> Option<&'a str> {
         let len = self
             .rest()
             .iter()
@@ -73,9 +82,19 @@ impl<'a> Cursor<'a> {
             return None;
         }
         // Slicing at ASCII bytes of a `str` always falls on character boundaries.
-        let name = self.text.get(self.at..self.at + len)?;
+        let text = self.text.get(self.at..self.at + len)?;
         self.at += len + 1;
-        name_is_valid(name).then_some(name)
+        Some(text)
+    }
+
+    /// `,"g":"TAG"` if it comes next: a message's or a confirmation's authenticator;
+    /// `Some(None)` when the frame has none.
+    #[inline]
+    pub(super) fn tag(&mut self) -> Option<Option<&'a str>> {
+        if self.eat(b",\"g\":\"").is_none() {
+            return Some(None);
+        }
+        self.plain().map(Some)
     }
 
     /// `[` plain names `]`, at most `max` of them, as `emit_lsa` writes a list.

@@ -56,12 +56,16 @@ pub(super) struct Envelope<'a> {
     pub(super) d: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     pub(super) e: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(super) k: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(super) g: Option<&'a RawValue>,
 }
 
 impl<'a> Envelope<'a> {
     /// Reads every field of one payload; a frame that is not a JSON object of unique keys is
     /// an error here, before any command is looked at. Inlined so the envelope is built in
-    /// its caller's frame, not copied out of this one (it is 19 fields wide).
+    /// its caller's frame, not copied out of this one (it is 21 fields wide).
     #[inline]
     pub(super) fn read(text: &'a str) -> Result<Self, WireError> {
         serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))
@@ -159,6 +163,42 @@ pub(super) fn check_name(name: &str, field: &'static str) -> Result<(), WireErro
             field,
             len: name.len(),
         })
+    }
+}
+
+/// A string field that may be absent (a key, a signature or a tag: any string; what it
+/// holds is for the core to judge).
+#[inline]
+pub(super) fn optional_str<'a>(
+    raw: Option<&'a RawValue>,
+    command: &'static str,
+    field: &'static str,
+) -> Result<Option<Cow<'a, str>>, WireError> {
+    raw.map(|raw| {
+        string_field(raw).ok_or(WireError::Field {
+            command,
+            field,
+            problem: "is not a string",
+        })
+    })
+    .transpose()
+}
+
+/// A boolean field that may be absent, read as `false` then.
+#[inline]
+pub(super) fn optional_bool(
+    raw: Option<&RawValue>,
+    command: &'static str,
+    field: &'static str,
+) -> Result<bool, WireError> {
+    match raw.map(RawValue::get) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(WireError::Field {
+            command,
+            field,
+            problem: "is not a boolean",
+        }),
     }
 }
 

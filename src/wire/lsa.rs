@@ -1,15 +1,35 @@
-//! v2 link descriptions, `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`:
+//! v2 link descriptions,
+//! `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...],"k":KEY,"g":SIG}`:
 //! one agent's view of its own links, flooded to every v2 agent. The type, the fast path that
 //! reads a description exactly as [`emit_lsa`] writes it, the general parser's reader, and the
 //! emitter.
 //!
 //! Every list is read against the caller's cap, on both paths.
-
+//!
+//! # Signed descriptions (secure mode)
+//! An agent on secure links signs each version of its own description, and the two fields
+//! travel with it wherever it goes (floods and database exchanges), as the origin wrote them:
+//! - `"k"`: the key that signed, the standard padded base64 of the origin's 32-byte ed25519
+//!   public key (44 characters). The trust file may allow two keys for a name (a rotation):
+//!   this says which one to check, and is the key end-to-end tags with the origin are derived
+//!   from.
+//! - `"g"`: the ed25519 signature, standard padded base64 of 64 bytes (88 characters), over
+//!   the label `"secretagent signature v1\0"` followed by the canonical bytes of the
+//!   description (`secure::signed_description`): `"secretagent description v1\0"`, the
+//!   origin, the incarnation and the version as 8-byte big-endian numbers, then the three
+//!   lists `n`, `p`, `x` in that order, each as a 4-byte big-endian count followed by its
+//!   names sorted by their UTF-8 bytes with repeats removed. Every name (the origin's too) is
+//!   its UTF-8 bytes after a 4-byte big-endian length. So the spelling of the JSON (escapes,
+//!   the order of a list, a repeated name, an absent `"p"`) changes nothing that is signed.
+//!
+//! The two come together: a frame with one and not the other is malformed. This module reads
+//! and writes them as text and judges nothing; a plain agent ignores them, and a secure one
+//! checks them before it stores or passes on a newer version (`node/origins.rs`).
 use std::borrow::Cow;
 
 use super::WireError;
 use super::cursor::Cursor;
-use super::envelope::{Envelope, names, optional_names, required_name, required_u64};
+use super::envelope::{Envelope, names, optional_names, optional_str, required_name, required_u64};
 use super::json::{write_names, write_str, write_u64};
 use crate::frame;
 
@@ -28,9 +48,22 @@ pub(crate) struct Lsa<'a> {
     pub(crate) v1_peers: Vec<Cow<'a, str>>,
     /// `x`: names it reaches only through v1 peers, which describe nothing themselves.
     pub(crate) externals: Vec<Cow<'a, str>>,
+    /// `k` and `g`: the origin's key and signature, in base64 (see the module
+    /// documentation), when the description is signed.
+    pub(crate) signed: Option<Signed<'a>>,
     /// The frame is in the form [`emit_lsa`] writes (its lists in any order): passing it on
     /// as it came says the same as writing it again.
     pub(crate) as_emitted: bool,
+}
+
+/// The signature fields of a signed description, as text: what they hold is checked by the
+/// core, not here.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Signed<'a> {
+    /// `k`: base64 of the ed25519 public key that signed.
+    pub(crate) key: Cow<'a, str>,
+    /// `g`: base64 of the signature.
+    pub(crate) sig: Cow<'a, str>,
 }
 
 impl PartialEq for Lsa<'_> {
@@ -41,6 +74,7 @@ impl PartialEq for Lsa<'_> {
             && self.neighbors == other.neighbors
             && self.v1_peers == other.v1_peers
             && self.externals == other.externals
+            && self.signed == other.signed
     }
 }
 
@@ -66,6 +100,18 @@ pub(super) fn fast_lsa(text: &str, max_names: usize) -> Option<Lsa<'_>> {
     };
     cur.eat(b",\"x\":")?;
     let externals = cur.names(max_names)?;
+    let signed = match cur.eat(b",\"k\":\"") {
+        Some(()) => {
+            let key = cur.plain()?;
+            cur.eat(b",\"g\":\"")?;
+            let sig = cur.plain()?;
+            Some(Signed {
+                key: Cow::Borrowed(key),
+                sig: Cow::Borrowed(sig),
+            })
+        }
+        None => None,
+    };
     cur.close()?;
     Some(Lsa {
         origin: Cow::Borrowed(origin),
@@ -74,6 +120,7 @@ pub(super) fn fast_lsa(text: &str, max_names: usize) -> Option<Lsa<'_>> {
         neighbors,
         v1_peers,
         externals,
+        signed,
         as_emitted: true,
     })
 }
@@ -91,12 +138,36 @@ pub(super) fn parse_lsa<'a>(env: &Envelope<'a>, max_names: usize) -> Result<Lsa<
         neighbors,
         v1_peers: optional_names(env.p, command, "p", max_names)?,
         externals: optional_names(env.x, command, "x", max_names)?,
+        signed: parse_signed(env)?,
         as_emitted: false,
     })
 }
 
+/// `k` and `g`, which come together.
+fn parse_signed<'a>(env: &Envelope<'a>) -> Result<Option<Signed<'a>>, WireError> {
+    let command = "lsa";
+    let key = optional_str(env.k, command, "k")?;
+    let sig = optional_str(env.g, command, "g")?;
+    match (key, sig) {
+        (Some(key), Some(sig)) => Ok(Some(Signed { key, sig })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(WireError::Field {
+            command,
+            field: "g",
+            problem: "is missing (a signed description has both \"k\" and \"g\")",
+        }),
+        (None, Some(_)) => Err(WireError::Field {
+            command,
+            field: "k",
+            problem: "is missing (a signed description has both \"k\" and \"g\")",
+        }),
+    }
+}
+
 /// Appends `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`, without
-/// `"p"` when there are no v1 peers.
+/// `"p"` when there are no v1 peers, and with `,"k":KEY,"g":SIG` before the closing brace when
+/// `signed` gives them (key and signature, in base64).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit_lsa<'n>(
     out: &mut Vec<u8>,
     origin: &str,
@@ -105,6 +176,7 @@ pub(crate) fn emit_lsa<'n>(
     neighbors: impl IntoIterator<Item = &'n str>,
     v1_peers: impl IntoIterator<Item = &'n str>,
     externals: impl IntoIterator<Item = &'n str>,
+    signed: Option<(&str, &str)>,
 ) {
     let mut v1_peers = v1_peers.into_iter().peekable();
     frame::encode_with(out, |b| {
@@ -122,6 +194,12 @@ pub(crate) fn emit_lsa<'n>(
         }
         b.extend_from_slice(b",\"x\":");
         write_names(b, externals);
+        if let Some((key, sig)) = signed {
+            b.extend_from_slice(b",\"k\":");
+            write_str(b, key);
+            b.extend_from_slice(b",\"g\":");
+            write_str(b, sig);
+        }
         b.push(b'}');
     });
 }
@@ -162,6 +240,7 @@ mod tests {
                 n.iter().copied(),
                 p.iter().copied(),
                 x.iter().copied(),
+                None,
             );
             assert!(agree_lsa(&out[4..], 4), "{n:?} {p:?} {x:?}");
             let Ok(Wire::Lsa(l)) = parse(&out[4..], 4) else {
@@ -216,7 +295,7 @@ mod tests {
     #[test]
     fn round_trips_through_emit_and_parse() {
         let mut out = Vec::new();
-        emit_lsa(&mut out, "A", 9, 2, ["B", "C"], [], ["D"]);
+        emit_lsa(&mut out, "A", 9, 2, ["B", "C"], [], ["D"], None);
         assert_eq!(
             &out[4..],
             br#"{"c":"lsa","o":"A","i":9,"s":2,"n":["B","C"],"x":["D"]}"#
@@ -236,7 +315,7 @@ mod tests {
             ("A", 9, 2, 2, 0, 1)
         );
         out.clear();
-        emit_lsa(&mut out, "A", 9, 3, ["B"], ["Old"], []);
+        emit_lsa(&mut out, "A", 9, 3, ["B"], ["Old"], [], None);
         assert_eq!(
             &out[4..],
             br#"{"c":"lsa","o":"A","i":9,"s":3,"n":["B"],"p":["Old"],"x":[]}"#
@@ -245,5 +324,76 @@ mod tests {
             panic!()
         };
         assert_eq!(l.v1_peers, ["Old"]);
+    }
+
+    /// 44 and 88 characters of base64, as a real key and signature take.
+    const KEY: &str = "Zr5+Myx6RTMyvZ0Kf32wVfXF7xoGraZtmLOftoEMRzo=";
+    const SIG: &str =
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
+
+    #[test]
+    fn signed_descriptions_round_trip_and_take_the_fast_path() {
+        let mut out = Vec::new();
+        emit_lsa(&mut out, "A", 9, 2, ["B"], ["Old"], ["D"], Some((KEY, SIG)));
+        let text = format!(
+            r#"{{"c":"lsa","o":"A","i":9,"s":2,"n":["B"],"p":["Old"],"x":["D"],"k":"{KEY}","g":"{SIG}"}}"#
+        );
+        assert_eq!(&out[4..], text.as_bytes());
+        assert!(
+            agree_lsa(&out[4..], 4),
+            "the fast path takes the signed form"
+        );
+        let Ok(Wire::Lsa(l)) = parse(&out[4..], 4) else {
+            panic!()
+        };
+        assert!(l.as_emitted);
+        let signed = l.signed.expect("signed");
+        assert_eq!((&*signed.key, &*signed.sig), (KEY, SIG));
+        // Without "p", and every prefix and single-byte change of it, on both paths.
+        let base =
+            format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":["B"],"x":[],"k":"{KEY}","g":"a+/="}}"#);
+        assert!(agree_lsa(base.as_bytes(), 2));
+        for n in 0..base.len() {
+            agree_lsa(&base.as_bytes()[..n], 2);
+            for b in [b'"', b',', b'}', b'\\', b'0', b' ', 0x01] {
+                let mut changed = base.clone().into_bytes();
+                changed[n] = b;
+                agree_lsa(&changed, 2);
+            }
+        }
+        // Left to the general parser, which agrees: another order, an escape, an empty value.
+        for frame in [
+            format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"g":"{SIG}","k":"{KEY}"}}"#),
+            format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"k":"a\/b","g":"{SIG}"}}"#),
+            r#"{"c":"lsa","o":"A","i":1,"k":"","g":"","s":2,"n":[],"x":[]}"#.to_owned(),
+        ] {
+            assert!(!agree_lsa(frame.as_bytes(), 2), "{frame}");
+            let Ok(Wire::Lsa(l)) = parse(frame.as_bytes(), 2) else {
+                panic!("{frame}")
+            };
+            assert!(l.signed.is_some() && !l.as_emitted, "{frame}");
+        }
+    }
+
+    #[test]
+    fn a_key_without_a_signature_or_a_signature_that_is_no_string_is_malformed() {
+        for (frame, needle) in [
+            (
+                format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"k":"{KEY}"}}"#),
+                "field \"g\" is missing",
+            ),
+            (
+                format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"g":"{SIG}"}}"#),
+                "field \"k\" is missing",
+            ),
+            (
+                format!(r#"{{"c":"lsa","o":"A","i":1,"s":2,"n":[],"x":[],"k":"{KEY}","g":7}}"#),
+                "field \"g\" is not a string",
+            ),
+        ] {
+            assert!(!agree_lsa(frame.as_bytes(), 2));
+            let err = parse(frame.as_bytes(), 2).unwrap_err().to_string();
+            assert!(err.contains(needle), "{frame}: {err}");
+        }
     }
 }

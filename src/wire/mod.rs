@@ -30,10 +30,16 @@
 //! | `hello.rs` | `hi!`, both directions: [`Hello`], [`emit_hello`] |
 //! | `keepalive.rs` | `ping` and its answer: [`emit_ping`], [`emit_pong`] |
 //! | `reach.rs` | v1 announcements `imcon4` / `im!con4`: [`emit_reach`] |
-//! | `msg.rs` | user messages: [`Msg`], [`Seq`], [`emit_msg`] (fast path) |
-//! | `lsa.rs` | v2 link descriptions: [`Lsa`], [`emit_lsa`] (fast path) |
+//! | `msg.rs` | user messages: [`Msg`], [`Seq`], [`Stamp`], [`emit_msg`] (fast path) |
+//! | `lsa.rs` | v2 link descriptions: [`Lsa`], [`Signed`], [`emit_lsa`] (fast path) |
 //! | `summary.rs` | v2 database summaries: [`Summary`], [`emit_summary`] |
 //! | `ack.rs` | v2 delivery confirmations: [`Ack`], [`emit_ack`] (fast path) |
+//!
+//! Secure links add fields to three kinds, which each kind's file describes exactly: a
+//! description's signature and the key that made it (`"k"`, `"g"` in `lsa.rs`), and a
+//! message's or confirmation's end-to-end tag (`"g"`) and sealed body (`"e"`, in `msg.rs`).
+//! Every one comes after the fields a plain agent writes, so the fast paths read them as an
+//! optional tail, and a plain agent ignores them.
 //!
 //! and the machinery they share: `cursor.rs` (the fast paths' reader), `envelope.rs` (the
 //! general parser's envelope and its field readers), `bounded.rs` (the one reader for every
@@ -67,7 +73,7 @@ pub(crate) use hello::{Hello, emit_hello};
 pub(crate) use json::emit_around;
 pub(crate) use keepalive::{emit_ping, emit_pong};
 pub(crate) use lsa::{Lsa, emit_lsa};
-pub(crate) use msg::{Msg, Seq, emit_msg};
+pub(crate) use msg::{Msg, Seq, Stamp, emit_msg};
 pub(crate) use reach::emit_reach;
 pub(crate) use summary::{Summary, emit_summary};
 
@@ -106,12 +112,14 @@ pub(crate) enum Wire<'a> {
         /// The names concerned.
         who: Vec<Cow<'a, str>>,
     },
-    /// `{"c":"msg","f":FROM,"t":TO,"m":BODY}`.
+    /// `{"c":"msg","f":FROM,"t":TO,"m":BODY}`; on secure links, with a sealed body (`"e"`)
+    /// and an end-to-end tag (`"g"`).
     Msg(Msg<'a>),
     /// v2: `{"c":"lsa","o":ORIGIN,"i":INC,"s":SEQ,"n":[...],"p":[...],"x":[...]}`, one
-    /// agent's links.
+    /// agent's links; signed by its origin on secure links (`"k"`, `"g"`).
     Lsa(Lsa<'a>),
-    /// v2: `{"c":"ack","f":DEST,"t":ORIGIN,"i":INC,"s":SEQ,"h":HOPS}`, routed like a message.
+    /// v2: `{"c":"ack","f":DEST,"t":ORIGIN,"i":INC,"s":SEQ,"h":HOPS}`, routed like a message;
+    /// with an end-to-end tag (`"g"`) on secure links.
     Ack(Ack<'a>),
     /// v2: `{"c":"sum","d":[[ORIGIN,INC,SEQ],...],"e":true}`, part of the summary of a peer's
     /// link-state database sent when a link comes up; `"e":true` marks its last part.

@@ -4,14 +4,29 @@
 //!
 //! The body is never decoded, only checked to be one JSON value and kept as a `&RawValue`, so
 //! a relay passes it on byte for byte. Nearly every frame on a busy link is one of these.
-
+//!
+//! # Authenticated and sealed messages (secure mode)
+//! Two fields, after every other, serve agents on secure links (`node/origins.rs` says when
+//! they are written and checked; a plain agent ignores them, and a relay passes them on as
+//! they came):
+//! - `"e":true`: the body is sealed for the destination. `m` is then a JSON string, the
+//!   standard padded base64 of a 24-byte random nonce followed by the XChaCha20-Poly1305
+//!   ciphertext of the original body's JSON text and its 16-byte tag (`secure::PairKey`
+//!   says with which key and associated data). Absent, or `false`, means a plain body.
+//! - `"g":TAG`: the end-to-end tag, the standard padded base64 (24 characters) of the
+//!   16-byte keyed BLAKE2s that only the origin and the destination can make, over the
+//!   origin, the destination, the incarnation, the number, the base, whether the body is
+//!   sealed and the body's JSON text without surrounding whitespace
+//!   (`secure::PairKey::tag_message`). Not the hop count: relays change it.
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
 use super::WireError;
 use super::cursor::Cursor;
-use super::envelope::{Envelope, optional_u64, required_name, required_u64};
+use super::envelope::{
+    Envelope, optional_bool, optional_str, optional_u64, required_name, required_u64,
+};
 use super::json::{write_str, write_u64};
 use crate::frame;
 
@@ -29,9 +44,23 @@ pub(crate) struct Msg<'a> {
     pub(crate) hops: Option<u64>,
     /// `i`, `s`, `b`: the end-to-end identity of a message sent for confirmed delivery (v2).
     pub(crate) seq: Option<Seq>,
+    /// `e`: the body is sealed for the destination (secure mode).
+    pub(crate) sealed: bool,
+    /// `g`: the end-to-end tag, in base64 (secure mode).
+    pub(crate) tag: Option<Cow<'a, str>>,
     /// Where the digits of `h` sit in the frame, when the frame is exactly what
     /// [`emit_msg`] writes: a relay then copies the frame around a new hop count.
     pub(crate) hops_at: Option<(usize, usize)>,
+}
+
+/// What an own message carries to show its origin (secure mode): whether its body is sealed,
+/// and its end-to-end tag in base64.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stamp<'a> {
+    /// Write `"e":true`.
+    pub(crate) sealed: bool,
+    /// Write `"g":TAG`.
+    pub(crate) tag: Option<&'a str>,
 }
 
 impl PartialEq for Msg<'_> {
@@ -41,6 +70,8 @@ impl PartialEq for Msg<'_> {
             && self.body.get() == other.body.get()
             && self.hops == other.hops
             && self.seq == other.seq
+            && self.sealed == other.sealed
+            && self.tag == other.tag
     }
 }
 
@@ -58,7 +89,8 @@ pub(crate) struct Seq {
 
 /// The message frame exactly as this crate emits it, read without the envelope:
 /// `{"c":"msg","f":F,"t":T,"m":BODY}`, then optionally `,"h":H`, then optionally
-/// `,"i":I,"s":S,"b":B`, then `}` as the last byte; no whitespace outside the body (but
+/// `,"i":I,"s":S,"b":B`, then optionally `,"e":true`, then optionally `,"g":"TAG"`, then `}`
+/// as the last byte; no whitespace outside the body (but
 /// before it, which the envelope skips too); names
 /// without escapes or control characters, within the naming rules; numbers as plain digits
 /// that fit a `u64`. That is nearly every frame on a busy link, and reading it this way costs a
@@ -91,6 +123,8 @@ pub(super) fn fast_msg(text: &str) -> Option<Msg<'_>> {
         }
         None => None,
     };
+    let sealed = cur.eat(b",\"e\":true").is_some();
+    let tag = cur.tag()?;
     cur.close()?;
     Some(Msg {
         from: Cow::Borrowed(from),
@@ -98,6 +132,8 @@ pub(super) fn fast_msg(text: &str) -> Option<Msg<'_>> {
         body,
         hops,
         seq,
+        sealed,
+        tag: tag.map(Cow::Borrowed),
         hops_at,
     })
 }
@@ -123,12 +159,15 @@ pub(super) fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
         body,
         hops,
         seq,
+        sealed: optional_bool(env.e, command, "e")?,
+        tag: optional_str(env.g, command, "g")?,
         hops_at: None,
     })
 }
 
-/// Appends `{"c":"msg","f":FROM,"t":TO,"m":BODY}`, with `,"h":HOPS` when `hops` is given and
-/// `,"i":INC,"s":SEQ,"b":BASE` for a confirmed message. `body` is raw JSON, copied as is.
+/// Appends `{"c":"msg","f":FROM,"t":TO,"m":BODY}`, with `,"h":HOPS` when `hops` is given,
+/// `,"i":INC,"s":SEQ,"b":BASE` for a confirmed message, and what `stamp` says (`,"e":true`,
+/// `,"g":TAG`). `body` is raw JSON, copied as is.
 pub(crate) fn emit_msg(
     out: &mut Vec<u8>,
     from: &str,
@@ -136,6 +175,7 @@ pub(crate) fn emit_msg(
     body: &str,
     hops: Option<u64>,
     seq: Option<Seq>,
+    stamp: Stamp<'_>,
 ) {
     frame::encode_with(out, |b| {
         b.extend_from_slice(b"{\"c\":\"msg\",\"f\":");
@@ -155,6 +195,13 @@ pub(crate) fn emit_msg(
             write_u64(b, q.seq);
             b.extend_from_slice(b",\"b\":");
             write_u64(b, q.base);
+        }
+        if stamp.sealed {
+            b.extend_from_slice(b",\"e\":true");
+        }
+        if let Some(tag) = stamp.tag {
+            b.extend_from_slice(b",\"g\":");
+            write_str(b, tag);
         }
         b.push(b'}');
     });
@@ -176,6 +223,7 @@ mod tests {
             r#"{"subject":"Meeting"}"#,
             None,
             None,
+            Stamp::default(),
         );
         assert_eq!(
             payload(&out),
@@ -239,7 +287,15 @@ mod tests {
             ("{ \"a\" : [ 1 , 2 ] }", Some(2), None),
         ] {
             out.clear();
-            emit_msg(&mut out, "Wolf", "Rosenberg", body, hops, seq);
+            emit_msg(
+                &mut out,
+                "Wolf",
+                "Rosenberg",
+                body,
+                hops,
+                seq,
+                Stamp::default(),
+            );
             assert!(agree(&out[4..]), "{body}");
             let Ok(Wire::Msg(m)) = parse(&out[4..], 1) else {
                 panic!("{body}")
@@ -247,7 +303,15 @@ mod tests {
             assert_eq!((m.body.get(), m.hops, m.seq), (body, hops, seq));
         }
         out.clear();
-        emit_msg(&mut out, "Fr\"ance", "CCCP", "1", None, None);
+        emit_msg(
+            &mut out,
+            "Fr\"ance",
+            "CCCP",
+            "1",
+            None,
+            None,
+            Stamp::default(),
+        );
         assert!(!agree(&out[4..]), "an escaped name goes the general way");
     }
 
@@ -383,6 +447,7 @@ mod tests {
             "[1,\"two\",{\"3\":null}]",
             Some(7),
             seq,
+            Stamp::default(),
         );
         let Wire::Msg(m) = parse(&out[4..], 1).unwrap() else {
             panic!()
@@ -397,5 +462,73 @@ mod tests {
                 seq
             )
         );
+    }
+
+    #[test]
+    fn sealed_and_tagged_messages_round_trip_and_take_the_fast_path() {
+        let seq = Some(Seq {
+            inc: 9,
+            seq: 4,
+            base: 2,
+        });
+        let tag = "AAECAwQFBgcICQoLDA0ODw==";
+        let mut out = Vec::new();
+        for (hops, seq, sealed, tag) in [
+            (Some(1), seq, true, Some(tag)),
+            (Some(3), seq, false, Some(tag)),
+            (None, seq, true, None),
+            (None, None, false, Some("")),
+        ] {
+            out.clear();
+            let stamp = Stamp { sealed, tag };
+            emit_msg(&mut out, "A", "B", r#""c2VhbGVk""#, hops, seq, stamp);
+            assert!(agree(&out[4..]), "{}", String::from_utf8_lossy(&out));
+            let Ok(Wire::Msg(m)) = parse(&out[4..], 1) else {
+                panic!()
+            };
+            assert_eq!(
+                (m.hops, m.seq, m.sealed, m.tag.as_deref()),
+                (hops, seq, sealed, tag)
+            );
+        }
+        assert_eq!(
+            &out[4..],
+            br#"{"c":"msg","f":"A","t":"B","m":"c2VhbGVk","g":""}"#
+        );
+        // Every prefix and single-byte change of a sealed, tagged one, on both paths.
+        let base =
+            br#"{"c":"msg","f":"A","t":"B","m":"x","h":2,"i":1,"s":2,"b":1,"e":true,"g":"q+/="}"#;
+        assert!(agree(base));
+        for n in 0..base.len() {
+            agree(&base[..n]);
+            for b in [b' ', b'"', b'\\', b'0', b'}', b',', b'f', 0x01] {
+                let mut c = base.to_vec();
+                c[n] = b;
+                agree(&c);
+            }
+        }
+        // Left to the general parser, which agrees; or malformed.
+        for frame in [
+            &br#"{"c":"msg","f":"A","t":"B","m":1,"g":"t","e":true}"#[..],
+            br#"{"c":"msg","f":"A","t":"B","m":1,"e":false}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"g":"a\/b"}"#,
+        ] {
+            assert!(!agree(frame), "{}", String::from_utf8_lossy(frame));
+            assert!(parse(frame, 1).is_ok());
+        }
+        for (frame, needle) in [
+            (
+                &br#"{"c":"msg","f":"A","t":"B","m":1,"e":1}"#[..],
+                "\"e\" is not a boolean",
+            ),
+            (
+                br#"{"c":"msg","f":"A","t":"B","m":1,"g":[1]}"#,
+                "\"g\" is not a string",
+            ),
+        ] {
+            assert!(!agree(frame));
+            let err = parse(frame, 1).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
     }
 }

@@ -4,11 +4,9 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use super::WireError;
 use super::bounded::read_list;
-use super::envelope::{Envelope, check_name, check_number};
+use super::envelope::{Envelope, check_name, check_number, optional_bool};
 use super::json::{CowStr, write_str, write_u64};
 use crate::frame;
 
@@ -45,17 +43,7 @@ pub(super) fn parse_summary<'a>(env: &Envelope<'a>, max: usize) -> Result<Summar
         check_number(*inc, command, field)?;
         check_number(*version, command, field)?;
     }
-    let end = match env.e.map(RawValue::get) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return Err(WireError::Field {
-                command,
-                field: "e",
-                problem: "is not a boolean",
-            });
-        }
-    };
+    let end = optional_bool(env.e, command, "e")?;
     Ok(Summary { entries, end })
 }
 

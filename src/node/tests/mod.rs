@@ -16,10 +16,14 @@ mod graph;
 mod hello;
 mod keepalive;
 mod links;
+#[cfg(feature = "secure")]
+mod origins;
 mod receiving;
 mod relay;
 #[cfg(feature = "secure")]
 mod secure;
+#[cfg(feature = "secure")]
+mod secure_ends;
 mod sending;
 mod shutdown;
 mod timers;
@@ -28,6 +32,10 @@ struct Script {
     node: Node,
     t0: Instant,
     now: Duration,
+    /// On a secure node, the peers' ends of its links (`secure_ends.rs`): frames the script
+    /// writes are sealed by them, and what the node writes is opened by them.
+    #[cfg(feature = "secure")]
+    ends: secure_ends::Ends,
 }
 
 impl Script {
@@ -37,10 +45,17 @@ impl Script {
 
     fn with(name: &str, opts: Options) -> Script {
         let t0 = Instant::now();
+        Script::over(Node::new(name, opts, 7, t0).unwrap(), t0)
+    }
+
+    /// A script over `node`, made at `t0`.
+    fn over(node: Node, t0: Instant) -> Script {
         Script {
-            node: Node::new(name, opts, 7, t0).unwrap(),
+            node,
             t0,
             now: Duration::ZERO,
+            #[cfg(feature = "secure")]
+            ends: secure_ends::Ends::default(),
         }
     }
 
@@ -56,15 +71,21 @@ impl Script {
     fn recv(&mut self, link: usize, json: &str) {
         let mut bytes = Vec::new();
         frame::encode(&mut bytes, json.as_bytes());
+        #[cfg(feature = "secure")]
+        let bytes = self.ends.seal(link, bytes, self.now);
         let now = self.now();
         self.node.handle_bytes(LinkId(link), &bytes, now);
     }
 
     /// Everything written on `link` since the last call, as frame payloads.
     fn sent(&mut self, link: usize) -> Vec<String> {
+        #[cfg(feature = "secure")]
+        while self.node.poll_transmit().is_some() {}
         let bytes = self.node.outbound(LinkId(link)).to_vec();
         let now = self.now();
         self.node.consume_outbound(LinkId(link), bytes.len(), now);
+        #[cfg(feature = "secure")]
+        let bytes = self.ends.open(link, &bytes, self.now);
         let mut dec = frame::FrameDecoder::new(u32::MAX);
         let mut out = Vec::new();
         dec.feed(&bytes, |f| {
@@ -125,6 +146,8 @@ fn accept_v2(s: &mut Script, link: usize, peer: &str) {
 /// An accepted v2 link from `peer`, hello done, its database summary not sent yet.
 fn hello_v2(s: &mut Script, link: usize, peer: &str) {
     s.up(link, LinkOrigin::Accepted);
+    #[cfg(feature = "secure")]
+    s.handshake(link, peer);
     s.recv(
         link,
         &format!(r#"{{"c":"hi!","mynameis":"{peer}","iknow":[],"v":2}}"#),

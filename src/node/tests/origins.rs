@@ -1,0 +1,520 @@
+//! Origins on secure links: signed descriptions taken and passed on as they came, forged ones
+//! dropped and counted; tags on what goes through relays, forged messages and confirmations
+//! dropped and counted; sealed bodies that round-trip and that a relay cannot read.
+//!
+//! The agent under test is "Me", linked over v2 to A (link 0) and B (link 1); C is behind A,
+//! D is known to the trust file only, and Mallory is a member who forges. Links here carry
+//! plaintext frames (the script writes them), so what is checked is the origins layer alone.
+
+use serde_json::value::RawValue;
+
+use super::*;
+use crate::secure::{
+    Csprng, Identity, MessageFields, NONCE_LEN, PairKey, SecureConfig, Trust, signed_description,
+};
+
+/// Every agent of the mesh and the seed of its key.
+const AGENTS: [(&str, u8); 6] = [
+    ("Me", 1),
+    ("A", 2),
+    ("B", 3),
+    ("C", 4),
+    ("D", 5),
+    ("Mallory", 9),
+];
+
+fn id(name: &str) -> Identity {
+    let seed = AGENTS.iter().find(|(n, _)| *n == name).expect("an agent").1;
+    Identity::from_seed([seed; 32])
+}
+
+fn b64(bytes: &[u8]) -> String {
+    crate::secure::encode(bytes)
+}
+
+fn pair(own: &str, peer: &str) -> PairKey {
+    PairKey::derive(&id(own), id(peer).public()).unwrap()
+}
+
+/// "Me", on secure links, trusting every agent; sealing its bodies when `seal`. Every other
+/// agent may bring up a link to it, over a session of its own keys.
+fn secure(seal: bool) -> Script {
+    let mut trust = Trust::new();
+    for (name, _) in AGENTS {
+        trust.insert(name, *id(name).public());
+    }
+    let config = SecureConfig::new(id("Me"), trust.clone()).with_sealed_bodies(seal);
+    let t0 = Instant::now();
+    let node = Node::new_secure(
+        "Me",
+        Options::default(),
+        7,
+        t0,
+        config,
+        Csprng::from_seed([7; 32]),
+    )
+    .unwrap();
+    let mut s = Script::over(node, t0);
+    for (name, _) in AGENTS {
+        s.ends
+            .add_peer(name, SecureConfig::new(id(name), trust.clone()));
+    }
+    s
+}
+
+/// A description of `origin` (incarnation 1, version `seq`) listing `n`, signed by `signer`
+/// naming `key` as the key that signed; unsigned when `signer` is `None`.
+fn lsa(origin: &str, seq: u64, n: &[&str], signer: Option<(&str, &str)>) -> String {
+    let lists = serde_json::to_string(n).unwrap();
+    let plain = format!(r#"{{"c":"lsa","o":"{origin}","i":1,"s":{seq},"n":{lists},"x":[]"#);
+    let Some((signer, key)) = signer else {
+        return format!("{plain}}}");
+    };
+    let mut bytes = Vec::new();
+    let (mut ns, mut p, mut x) = (n.iter().copied(), std::iter::empty(), std::iter::empty());
+    signed_description(&mut bytes, origin, 1, seq, [&mut ns, &mut p, &mut x]);
+    let (key, sig) = (id(key).public().to_bytes(), id(signer).sign(&bytes));
+    format!(r#"{plain},"k":"{}","g":"{}"}}"#, b64(&key), b64(&sig))
+}
+
+/// A description signed by its own origin.
+fn genuine(origin: &str, seq: u64, n: &[&str]) -> String {
+    lsa(origin, seq, n, Some((origin, origin)))
+}
+
+/// Me linked to A (link 0) and B (link 1), C behind A, everyone's description held and
+/// routes computed; what was written so far taken away.
+fn mesh(seal: bool) -> Script {
+    let mut s = secure(seal);
+    accept_v2(&mut s, 0, "A");
+    accept_v2(&mut s, 1, "B");
+    s.recv(0, &genuine("A", 1, &["Me", "C"]));
+    s.recv(0, &genuine("C", 1, &["A"]));
+    s.recv(1, &genuine("B", 1, &["Me"]));
+    s.advance(1000);
+    assert_eq!(
+        s.node.route("C").map(|r| (r.link, r.hops)),
+        Some((LinkId(0), Some(2)))
+    );
+    s.sent(0);
+    s.sent(1);
+    s.events();
+    assert_eq!(s.node.stats().forged_descriptions, 0);
+    s
+}
+
+/// Whether `frame` is a description whose signature verifies under `origin`'s key.
+fn verifies(frame: &str, origin: &str) -> bool {
+    let Ok(crate::wire::Wire::Lsa(l)) = crate::wire::parse(frame.as_bytes(), 100) else {
+        return false;
+    };
+    let Some(signed) = l.signed else {
+        return false;
+    };
+    let mut bytes = Vec::new();
+    let names =
+        |v: &[std::borrow::Cow<'_, str>]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let (n, p, x) = (names(&l.neighbors), names(&l.v1_peers), names(&l.externals));
+    let (mut n, mut p, mut x) = (
+        n.iter().map(String::as_str),
+        p.iter().map(String::as_str),
+        x.iter().map(String::as_str),
+    );
+    signed_description(
+        &mut bytes,
+        &l.origin,
+        l.inc,
+        l.seq,
+        [&mut n, &mut p, &mut x],
+    );
+    let key = crate::secure::decode_exact::<32>(&signed.key).unwrap();
+    let sig = crate::secure::decode_exact::<64>(&signed.sig).unwrap();
+    key == id(origin).public().to_bytes() && id(origin).public().verify(&bytes, &sig)
+}
+
+#[test]
+fn own_descriptions_are_signed_every_version() {
+    let mut s = secure(false);
+    accept_v2(&mut s, 0, "A");
+    s.advance(100);
+    s.recv(0, &genuine("A", 1, &["Me"]));
+    accept_v2(&mut s, 1, "B");
+    s.advance(100);
+    let own: Vec<String> = s
+        .sent(0)
+        .into_iter()
+        .filter(|f| f.contains(r#""o":"Me""#))
+        .collect();
+    assert!(own.len() >= 2, "{own:?}");
+    for frame in &own {
+        assert!(verifies(frame, "Me"), "{frame}");
+    }
+}
+
+#[test]
+fn a_signed_description_is_taken_and_passed_on_as_it_came() {
+    let mut s = mesh(false);
+    let frame = genuine("C", 2, &["A", "D"]);
+    s.recv(0, &frame);
+    assert_eq!(
+        s.sent(1),
+        std::slice::from_ref(&frame),
+        "passed on byte for byte"
+    );
+    assert_eq!(s.node.lsdb().get("C").map(|v| v.seq), Some(2));
+    assert_eq!(s.node.stats().descriptions_applied, 4);
+    // In another key order it goes through the general parser, and is written again with
+    // its signature, which still verifies: formatting is not signed.
+    let reordered =
+        genuine("C", 3, &["A"]).replacen(r#""c":"lsa","o":"C","#, r#""o":"C","c":"lsa","#, 1);
+    s.recv(0, &reordered);
+    let out = s.sent(1);
+    assert_eq!(out.len(), 1);
+    assert_ne!(out[0], reordered);
+    assert!(verifies(&out[0], "C"), "{}", out[0]);
+    // The database exchange of a new link sends it with its signature too.
+    hello_v2(&mut s, 2, "D");
+    s.recv(2, r#"{"c":"sum","d":[],"e":true}"#);
+    let sent = s.sent(2);
+    let c = sent.iter().find(|f| f.contains(r#""o":"C""#));
+    assert!(c.is_some_and(|f| verifies(f, "C")), "{sent:?}");
+    assert_eq!(s.node.stats().forged_descriptions, 0);
+}
+
+#[test]
+fn forged_descriptions_are_dropped_counted_and_not_passed_on() {
+    let mut s = mesh(false);
+    let top = crate::wire::MAX_NUMBER;
+    let flipped = {
+        let good = genuine("C", 5, &["A"]);
+        let at = good.find(r#""g":""#).unwrap() + 6;
+        let mut bytes = good.into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    };
+    let cases = [
+        ("unsigned", lsa("C", 5, &["A", "Mallory"], None)),
+        ("a bad signature", flipped),
+        (
+            "another agent's key",
+            lsa("C", 5, &["Mallory"], Some(("Mallory", "Mallory"))),
+        ),
+        (
+            "another agent's signature under the origin's key",
+            lsa("C", 5, &["Mallory"], Some(("Mallory", "C"))),
+        ),
+        (
+            "a valid one replayed under another origin",
+            genuine("D", 5, &["A"]).replace(r#""o":"D""#, r#""o":"C""#),
+        ),
+        (
+            "a valid one with other lists",
+            genuine("C", 5, &["A"]).replace(r#""n":["A"]"#, r#""n":["A","Mallory"]"#),
+        ),
+        (
+            "a valid one at another version",
+            genuine("C", 5, &["A"]).replace(r#""s":5"#, &format!(r#""s":{top}"#)),
+        ),
+        (
+            "a key and signature that are not base64",
+            lsa("C", 5, &["A"], None).replace("}", r#","k":"not a key","g":"nor this"}"#),
+        ),
+        (
+            "this agent at the top of the number space",
+            lsa("Me", top, &[], Some(("Mallory", "Mallory")))
+                .replace(r#""i":1"#, &format!(r#""i":{top}"#)),
+        ),
+        (
+            "a name nobody trusts",
+            genuine("C", 5, &["A"]).replace(r#""o":"C""#, r#""o":"Eve""#),
+        ),
+    ];
+    for (k, (what, frame)) in cases.iter().enumerate() {
+        s.recv(0, frame);
+        assert_eq!(s.node.stats().forged_descriptions, k as u64 + 1, "{what}");
+        assert_eq!(s.sent(1), Vec::<String>::new(), "{what}: not passed on");
+        assert!(s.actions().is_empty(), "{what}: the link stays");
+    }
+    assert_eq!(
+        s.node.lsdb().get("C").map(|v| v.seq),
+        Some(1),
+        "nothing stored"
+    );
+    assert!(s.node.lsdb().get("Eve").is_none());
+    assert_eq!(s.node.stats().own_overtaken, 0);
+    assert!(!s.node.stats().outranked);
+    s.advance(1000);
+    assert_eq!(s.node.route("C").map(|r| r.hops), Some(Some(2)));
+    assert!(s.node.route("Mallory").is_none());
+}
+
+#[test]
+fn copies_of_what_is_held_are_not_checked() {
+    let mut s = mesh(false);
+    // Flooding brings each version once per link: a copy at the version held is neither
+    // checked nor counted, whatever it carries, and goes nowhere.
+    s.recv(1, &lsa("C", 1, &["A"], None));
+    s.recv(
+        1,
+        &lsa("C", 1, &["A", "Mallory"], Some(("Mallory", "Mallory"))),
+    );
+    assert_eq!(s.node.stats().forged_descriptions, 0);
+    assert_eq!(s.sent(0), Vec::<String>::new());
+    // Nor is an older one.
+    s.recv(1, &lsa("A", 0, &[], None));
+    assert_eq!(s.node.stats().forged_descriptions, 0);
+}
+
+/// A numbered message from `from` to `to`, with `tag` (base64) when given.
+fn msg(from: &str, to: &str, seq: u64, body: &str, tag: Option<&str>) -> String {
+    let tag = tag.map_or(String::new(), |t| format!(r#","g":"{t}""#));
+    format!(r#"{{"c":"msg","f":"{from}","t":"{to}","m":{body},"h":2,"i":1,"s":{seq},"b":1{tag}}}"#)
+}
+
+/// The tag `key` gives a numbered message of `from`'s incarnation 1.
+fn tag(key: &PairKey, from: &str, to: &str, seq: u64, body: &str) -> String {
+    b64(&key.tag_message(&MessageFields {
+        from,
+        to,
+        inc: 1,
+        seq,
+        base: 1,
+        sealed: false,
+        body,
+    }))
+}
+
+fn handed_over(s: &mut Script) -> Vec<(String, String)> {
+    s.events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message { from, body, .. } => Some((from.to_string(), body.get().to_owned())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_relayed_message_needs_its_origins_tag_and_a_direct_one_does_not() {
+    let mut s = mesh(false);
+    let good = tag(&pair("C", "Me"), "C", "Me", 1, r#"{"n":1}"#);
+    s.recv(0, &msg("C", "Me", 1, r#"{"n":1}"#, Some(&good)));
+    assert_eq!(handed_over(&mut s), [("C".into(), r#"{"n":1}"#.into())]);
+    // Its confirmation goes back through A with C's tag.
+    let ack = s.sent(0);
+    assert_eq!(ack.len(), 1, "{ack:?}");
+    let Ok(crate::wire::Wire::Ack(a)) = crate::wire::parse(ack[0].as_bytes(), 10) else {
+        panic!("{ack:?}")
+    };
+    let t = crate::secure::decode_exact::<16>(a.tag.as_deref().unwrap()).unwrap();
+    assert!(pair("C", "Me").verify_confirmation("Me", "C", 1, 1, &t));
+
+    let relay_made = tag(&pair("A", "Me"), "C", "Me", 2, r#"{"n":2}"#);
+    let mut flipped = tag(&pair("C", "Me"), "C", "Me", 2, r#"{"n":2}"#).into_bytes();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let other_body = tag(&pair("C", "Me"), "C", "Me", 2, r#"{"n":3}"#);
+    let forged = [
+        ("no tag", msg("C", "Me", 2, r#"{"n":2}"#, None)),
+        (
+            "a flipped tag",
+            msg("C", "Me", 2, r#"{"n":2}"#, Some(&flipped)),
+        ),
+        (
+            "the relay's own key",
+            msg("C", "Me", 2, r#"{"n":2}"#, Some(&relay_made)),
+        ),
+        (
+            "another body",
+            msg("C", "Me", 2, r#"{"n":2}"#, Some(&other_body)),
+        ),
+        ("not base64", msg("C", "Me", 2, r#"{"n":2}"#, Some("tag"))),
+        (
+            "unnumbered",
+            r#"{"c":"msg","f":"C","t":"Me","m":{"n":2},"h":2}"#.to_owned(),
+        ),
+    ];
+    for (k, (what, frame)) in forged.iter().enumerate() {
+        s.recv(0, frame);
+        assert_eq!(s.node.stats().forged_messages, k as u64 + 1, "{what}");
+        assert_eq!(handed_over(&mut s), [], "{what}");
+    }
+    assert_eq!(s.sent(0), Vec::<String>::new(), "nothing confirmed");
+    // The stream was not touched: the genuine second message is next.
+    let good = tag(&pair("C", "Me"), "C", "Me", 2, r#"{"n":2}"#);
+    s.recv(0, &msg("C", "Me", 2, r#"{"n":2}"#, Some(&good)));
+    assert_eq!(handed_over(&mut s), [("C".into(), r#"{"n":2}"#.into())]);
+    // Straight from its origin over the direct link: no tag needed, numbered or not.
+    s.recv(0, &msg("A", "Me", 1, r#""hi""#, None));
+    s.recv(0, r#"{"c":"msg","f":"A","t":"Me","m":"best effort","h":1}"#);
+    assert_eq!(
+        handed_over(&mut s),
+        [
+            ("A".into(), r#""hi""#.into()),
+            ("A".into(), r#""best effort""#.into())
+        ]
+    );
+    assert_eq!(s.node.stats().forged_messages, 6);
+}
+
+#[test]
+fn a_relay_passes_on_only_what_is_numbered_and_tagged_and_checks_no_tag() {
+    let mut s = mesh(false);
+    let any = "AAAAAAAAAAAAAAAAAAAAAA==";
+    // Relays do no cryptography per message: a wrong tag goes on, for B to judge.
+    let tagged = msg("C", "B", 1, "1", Some(any));
+    s.recv(0, &tagged);
+    assert_eq!(s.sent(1), [tagged.replace(r#""h":2"#, r#""h":3"#)]);
+    let ack = format!(r#"{{"c":"ack","f":"C","t":"B","i":1,"s":1,"h":2,"g":"{any}"}}"#);
+    s.recv(0, &ack);
+    assert_eq!(s.sent(1), [ack.replace(r#""h":2"#, r#""h":3"#)]);
+    // What carries no tag cannot be authenticated anywhere: dropped here.
+    s.recv(0, &msg("C", "B", 2, "1", None));
+    s.recv(0, r#"{"c":"msg","f":"C","t":"B","m":1,"h":2}"#);
+    s.recv(0, r#"{"c":"ack","f":"C","t":"B","i":1,"s":1,"h":2}"#);
+    // Even from the origin itself: its first hop is not its destination.
+    s.recv(0, &msg("A", "B", 1, "1", None));
+    assert_eq!(s.sent(1), Vec::<String>::new());
+    let stats = s.node.stats();
+    assert_eq!((stats.forged_messages, stats.forged_confirmations), (3, 1));
+    assert_eq!(stats.relayed, 1);
+}
+
+#[test]
+fn own_messages_are_tagged_through_relays_and_only_a_genuine_confirmation_counts() {
+    let mut s = mesh(false);
+    let now = s.now();
+    let body = RawValue::from_string(r#"{"q":1}"#.into()).unwrap();
+    let to_c = s.node.send_message("C", &body, now).unwrap();
+    let to_a = s.node.send_message("A", &body, now).unwrap();
+    let out = s.sent(0);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let parse = |f: &str| match crate::wire::parse(f.as_bytes(), 10) {
+        Ok(crate::wire::Wire::Msg(m)) => (m.tag.map(|t| t.to_string()), m.seq),
+        other => panic!("{other:?}"),
+    };
+    let (tag_c, seq_c) = parse(&out[0]);
+    let seq_c = seq_c.unwrap();
+    let t = crate::secure::decode_exact::<16>(&tag_c.expect("tagged through A")).unwrap();
+    let fields = MessageFields {
+        from: "Me",
+        to: "C",
+        inc: seq_c.inc,
+        seq: seq_c.seq,
+        base: seq_c.base,
+        sealed: false,
+        body: r#"{"q":1}"#,
+    };
+    assert!(pair("C", "Me").verify_message(&fields, &t));
+    assert_eq!(parse(&out[1]).0, None, "no tag straight to A");
+
+    let ack = |from: &str, seq: u64, tag: Option<String>| {
+        let tag = tag.map_or(String::new(), |t| format!(r#","g":"{t}""#));
+        format!(r#"{{"c":"ack","f":"{from}","t":"Me","i":7,"s":{seq},"h":2{tag}}}"#)
+    };
+    let delivered = |s: &mut Script| -> Vec<MessageId> {
+        s.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Delivered { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect()
+    };
+    // A confirmation of C's by A (the relay), untagged or with A's own key: forged.
+    s.recv(0, &ack("C", seq_c.seq, None));
+    let by_relay = pair("A", "Me").tag_confirmation("C", "Me", 7, seq_c.seq);
+    s.recv(0, &ack("C", seq_c.seq, Some(b64(&by_relay))));
+    assert_eq!(delivered(&mut s), []);
+    assert_eq!(s.node.stats().forged_confirmations, 2);
+    assert_eq!(s.node.queued_for("C"), 1);
+    let genuine = pair("C", "Me").tag_confirmation("C", "Me", 7, seq_c.seq);
+    s.recv(0, &ack("C", seq_c.seq, Some(b64(&genuine))));
+    assert_eq!(delivered(&mut s), [to_c]);
+    // A confirms its own straight over its link: no tag needed.
+    let seq_a = parse(&out[1]).1.unwrap().seq;
+    s.recv(0, &ack("A", seq_a, None));
+    assert_eq!(delivered(&mut s), [to_a]);
+    assert_eq!(s.node.stats().forged_confirmations, 2);
+}
+
+#[test]
+fn sealed_bodies_round_trip_and_a_relay_cannot_read_them() {
+    let mut s = mesh(true);
+    let now = s.now();
+    let secret = r#"{"subject":"Meeting","content":"KGB meeting in Moscow"}"#;
+    let body = RawValue::from_string(secret.into()).unwrap();
+    s.node.send_message("C", &body, now).unwrap();
+    let out = s.sent(0);
+    assert!(!out[0].contains("Moscow"), "{}", out[0]);
+    let Ok(crate::wire::Wire::Msg(m)) = crate::wire::parse(out[0].as_bytes(), 10) else {
+        panic!("{out:?}")
+    };
+    assert!(m.sealed && m.tag.is_some());
+    let seq = m.seq.unwrap();
+    // C, and only C, opens it.
+    let text = m.body.get().trim_matches('"');
+    let mut sealed = Vec::new();
+    crate::secure::decode_into(text, &mut sealed).unwrap();
+    let mut by_a = sealed.clone();
+    assert!(!pair("A", "Me").open("Me", "C", seq.inc, seq.seq, &mut by_a));
+    assert!(pair("C", "Me").open("Me", "C", seq.inc, seq.seq, &mut sealed));
+    assert_eq!(sealed, secret.as_bytes());
+
+    // The other way: C's sealed message through A is handed over as C wrote it.
+    let seal = |seq: u64, flip: bool| {
+        let mut sealed = Vec::new();
+        pair("C", "Me").seal(
+            &[seq as u8; NONCE_LEN],
+            "C",
+            "Me",
+            1,
+            seq,
+            secret.as_bytes(),
+            &mut sealed,
+        );
+        if flip {
+            sealed[NONCE_LEN] ^= 1;
+        }
+        let body = format!(r#""{}""#, b64(&sealed));
+        let t = pair("C", "Me").tag_message(&MessageFields {
+            from: "C",
+            to: "Me",
+            inc: 1,
+            seq,
+            base: 1,
+            sealed: true,
+            body: &body,
+        });
+        format!(
+            r#"{{"c":"msg","f":"C","t":"Me","m":{body},"h":2,"i":1,"s":{seq},"b":1,"e":true,"g":"{}"}}"#,
+            b64(&t)
+        )
+    };
+    s.recv(0, &seal(1, true));
+    assert_eq!(handed_over(&mut s), []);
+    assert_eq!(s.node.stats().forged_messages, 1, "does not open");
+    s.recv(0, &seal(1, false));
+    assert_eq!(handed_over(&mut s), [("C".into(), secret.into())]);
+    // As a relay (C to B through Me), it passes on what it cannot read, as it came.
+    let through = seal(2, false).replace(r#""t":"Me""#, r#""t":"B""#);
+    s.recv(0, &through);
+    let passed = s.sent(1);
+    assert_eq!(passed, [through.replace(r#""h":2"#, r#""h":3"#)]);
+    assert!(!passed[0].contains("Moscow"));
+}
+
+#[test]
+fn a_sealed_body_too_large_once_sealed_is_refused_when_sent() {
+    let mut s = mesh(true);
+    let opts = s.node.options().clone();
+    let max = opts.max_frame_len as usize;
+    // Fits as plain text, not as base64 of its ciphertext.
+    let text = format!(r#""{}""#, "x".repeat(max - 1024));
+    let body = RawValue::from_string(text).unwrap();
+    let now = s.now();
+    assert!(matches!(
+        s.node.send_message("C", &body, now),
+        Err(SendError::TooLarge { .. })
+    ));
+}
