@@ -241,6 +241,7 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
         "--key FILE",
         "--trust FILE",
         "--psk FILE",
+        "--sealed-bodies",
         "secretagent keygen NAME",
         "secretagent keygen --psk FILE",
         "--dir DIR",
@@ -302,6 +303,7 @@ fn without_the_secure_feature_its_flags_keygen_and_reload_say_what_is_needed() {
         (&["Alpha", "--key", "a.key", "--trust", "t"][..], "--key"),
         (&["--trust=t", "Alpha"], "--trust"),
         (&["Alpha", "--psk", "p"], "--psk"),
+        (&["Alpha", "--sealed-bodies"], "--sealed-bodies"),
         (&["keygen", "Alpha"], "keygen"),
         (&["keygen", "--psk", "p"], "keygen"),
     ] {

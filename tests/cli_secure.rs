@@ -478,3 +478,62 @@ fn the_readme_how_to_runs_as_written() {
         text(&err)
     );
 }
+
+#[test]
+fn sealed_bodies_cross_a_relay_and_arrive_as_written() {
+    let dir = Dir::new("sealed");
+    let (trust, _) = mesh(&dir, &["Alpha", "Bravo", "Charlie"]);
+    let args = |name, more: &[&str]| secure_args(&dir, name, &trust, more);
+    let (mut b, b_addr) = Proc::listening("Bravo", &strs(&args("Bravo", &["--trace-relays"])));
+    let sealing = [
+        "--sealed-bodies",
+        "--max-frame-len",
+        "4096",
+        "--connect",
+        &b_addr,
+    ];
+    let mut a = Proc::spawn("Alpha", &strs(&args("Alpha", &sealing)));
+    let mut c = Proc::spawn("Charlie", &strs(&args("Charlie", &["--connect", &b_addr])));
+    a.met("Charlie");
+    c.met("Alpha");
+    // Spacing, escapes, a number spelled 2.50: the destination prints the JSON as it was typed.
+    let body =
+        r#"{"to": "für \"Charlie\" \\ \ud83d\ude00", "n": [1, 2.50, -3e2], "x": {"y": null}}"#;
+    a.cmd(&format!(r#"{{"cmd":"send","to":"Charlie","msg":{body}}}"#));
+    c.wait("message", |v| v["event"] == "message");
+    let line = c
+        .out
+        .seen
+        .iter()
+        .find(|l| l.contains(r#""event":"message""#));
+    assert_eq!(
+        line.map(String::as_str),
+        Some(
+            format!(
+                r#"{{"event":"message","from":"Alpha","to":"Charlie","via":"Bravo","msg":{body}}}"#
+            )
+            .as_str()
+        )
+    );
+    b.wait("relayed", |v| {
+        v["event"] == "relayed" && v["from"] == "Alpha" && v["to"] == "Charlie"
+    });
+    a.wait("delivered", |v| v["event"] == "delivered");
+
+    // The switch took effect: sealed, a body is a third larger, so one that fits Alpha's
+    // frame limit as it is no longer does; unsealed, from Charlie, it crosses.
+    let big = format!("\"{}\"", "x".repeat(3300));
+    a.cmd(&format!(
+        r#"{{"cmd":"send","to":"Charlie","msg":{big},"id":"big"}}"#
+    ));
+    let e = a.wait("error", is_error);
+    assert_eq!(e["cmd_id"], "big", "{e}");
+    assert!(
+        error_text(&e).contains("over the limit of 4096 (--max-frame-len)"),
+        "{e}"
+    );
+    c.cmd(&format!(r#"{{"cmd":"send","to":"Alpha","msg":{big}}}"#));
+    let m = a.wait("message", |v| v["event"] == "message");
+    assert_eq!(m["msg"].as_str().map(str::len), Some(3300));
+    assert_eq!(m["via"], "Bravo");
+}

@@ -26,6 +26,8 @@ pub struct Args {
     pub trust: Option<PathBuf>,
     /// `--psk`: the mesh's pre-shared key file.
     pub psk: Option<PathBuf>,
+    /// `--sealed-bodies`: message bodies sealed end to end.
+    pub sealed_bodies: bool,
 }
 
 /// The flags of a secure agent.
@@ -57,11 +59,32 @@ pub const FLAGS: &[Flag] = &[
         set: |c, v| set_file(&mut c.secure.psk, v),
         default: None,
     },
+    Flag {
+        name: "--sealed-bodies",
+        value: "",
+        help: "seal the body of every message this agent sends end to end, for its \
+               destination alone, so that the agents relaying it cannot read it (links are \
+               encrypted either way); costs an encryption per message and a third more bytes. \
+               Any secure agent opens sealed bodies. Needs --key and --trust",
+        set: |c, _| set_sealed(&mut c.secure.sealed_bodies),
+        default: None,
+    },
 ];
 
 #[cfg(not(feature = "secure"))]
 fn set_file(_: &mut Option<PathBuf>, _: &str) -> Result<(), String> {
     Err(NO_SECURE.to_owned())
+}
+
+#[cfg(not(feature = "secure"))]
+fn set_sealed(_: &mut bool) -> Result<(), String> {
+    Err(NO_SECURE.to_owned())
+}
+
+#[cfg(feature = "secure")]
+fn set_sealed(on: &mut bool) -> Result<(), String> {
+    *on = true;
+    Ok(())
 }
 
 /// Sets a secure agent's file, once.
@@ -89,6 +112,10 @@ pub fn check(a: &Args) -> Result<(), String> {
         (None, None, Some(_)) => Err("--psk needs --key and --trust (a pre-shared key is \
                                       added to the keys of a secure agent, not used instead)"
             .into()),
+        (None, None, None) if a.sealed_bodies => Err("--sealed-bodies needs --key and --trust \
+                                                      (bodies are sealed between secure \
+                                                      agents)"
+            .into()),
         _ => Ok(()),
     }
 }
@@ -98,8 +125,8 @@ pub fn check(a: &Args) -> Result<(), String> {
 pub const NOTE: &str = "";
 #[cfg(not(feature = "secure"))]
 pub const NOTE: &str = "
-This build has no secure links (the `secure` feature): keygen, --key, --trust, --psk and
-{\"cmd\":\"reload\"} need them. Install a build that has them with
+This build has no secure links (the `secure` feature): keygen, --key, --trust, --psk,
+--sealed-bodies and {\"cmd\":\"reload\"} need them. Install a build that has them with
 `cargo install secretagent --features secure`, or build one with `cargo build --features secure`.
 ";
 
@@ -212,7 +239,8 @@ mod with_feature {
         {
             eprintln!("secretagent: warning: {warning}");
         }
-        let mut secure = SecureConfig::new(identity, trust);
+        let mut secure =
+            SecureConfig::new(identity, trust).with_sealed_bodies(config.secure.sealed_bodies);
         if let Some(psk) = &config.secure.psk {
             let psk = Psk::load(psk).map_err(|e| file_error("the pre-shared key", "--psk", e))?;
             secure = secure.with_psk(psk);
@@ -284,11 +312,14 @@ mod tests {
             Ok(Parsed::Run(c)) => c.secure,
             _ => panic!("{s}: not an agent"),
         };
-        let a = run("W --key w.key --trust=mesh.trust --psk mesh.psk");
+        let a = run("W --key w.key --trust=mesh.trust --psk mesh.psk --sealed-bodies");
         assert_eq!(a.key, Some(PathBuf::from("w.key")));
         assert_eq!(a.trust, Some(PathBuf::from("mesh.trust")));
         assert_eq!(a.psk, Some(PathBuf::from("mesh.psk")));
-        assert!(run("W").key.is_none());
+        assert!(a.sealed_bodies);
+        let plain = run("W");
+        assert!(plain.key.is_none() && !plain.sealed_bodies);
+        assert!(!run("W --key k --trust t").sealed_bodies);
         for (bad, says) in [
             ("W --key w.key", "--key needs --trust FILE"),
             ("W --trust t", "--trust needs --key FILE"),
@@ -299,6 +330,14 @@ mod tests {
                 "--key needs a value (FILE), not the option --trust",
             ),
             ("W --key= --trust t", "--key takes a file name"),
+            (
+                "W --sealed-bodies",
+                "--sealed-bodies needs --key and --trust",
+            ),
+            (
+                "W --sealed-bodies=yes --key k --trust t",
+                "--sealed-bodies takes no value",
+            ),
         ] {
             let e = parse(bad)
                 .err()
@@ -314,6 +353,7 @@ mod tests {
             ("W --key k --trust t", "--key"),
             ("--trust=t W", "--trust"),
             ("W --psk p", "--psk"),
+            ("W --sealed-bodies", "--sealed-bodies"),
             ("keygen W", "keygen"),
             ("keygen", "keygen"),
         ] {
