@@ -537,3 +537,47 @@ fn sealed_bodies_cross_a_relay_and_arrive_as_written() {
     assert_eq!(m["msg"].as_str().map(str::len), Some(3300));
     assert_eq!(m["via"], "Bravo");
 }
+
+/// The first line a secure agent started with `args` writes on stderr (it is killed then).
+fn first_stderr_line(args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secretagent"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start secretagent");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(LIMIT);
+    let _ = child.kill();
+    let _ = child.wait();
+    line.unwrap_or_else(|_| panic!("{args:?}: nothing on stderr within {LIMIT:?}"))
+}
+
+#[test]
+fn a_trust_file_that_trusts_nobody_or_not_this_key_is_warned_of_at_start() {
+    let dir = Dir::new("warnings");
+    let (_, lines) = mesh(&dir, &["Alpha", "Bravo"]);
+    let key = dir.at("Alpha.key");
+    let empty = dir.write("empty.trust", "# nobody yet\n");
+    let warning = first_stderr_line(&["Alpha", "--key", &key, "--trust", &empty]);
+    assert!(
+        warning.starts_with("secretagent: warning: ") && warning.contains("trusts no key"),
+        "{warning}"
+    );
+    // Alpha's name with Bravo's key only: the line to add is Alpha's own.
+    let other = format!("Alpha {}\n", key_of(&lines[1]));
+    let other = dir.write("other.trust", &other);
+    let warning = first_stderr_line(&["Alpha", "--key", &key, "--trust", &other]);
+    assert!(
+        warning.contains("trusts other keys than") && warning.contains(lines[0].as_str()),
+        "{warning}"
+    );
+}

@@ -36,6 +36,13 @@ mod with_feature {
         Psk { path: PathBuf },
     }
 
+    const PSK_NOT_IN_DIR: &str =
+        "keygen --psk writes the FILE it is given; --dir is for the key file of a NAME";
+    const NOT_BOTH: &str = "keygen makes an agent's key (NAME) or a pre-shared key (--psk FILE), \
+                            not both at once: run it twice";
+    const NOTHING: &str =
+        "keygen needs the agent's NAME (keygen NAME), or --psk FILE for a pre-shared key";
+
     /// Reads the arguments after `keygen`.
     pub fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
         let (mut name, mut dir, mut psk) = (None, None, None);
@@ -74,25 +81,9 @@ mod with_feature {
                 Keygen::Key { name, dir }
             }
             (None, Some(path), None) => Keygen::Psk { path },
-            (None, Some(_), Some(_)) => {
-                return Err(
-                    "keygen --psk writes the FILE it is given; --dir is for the key \
-                            file of a NAME"
-                        .into(),
-                );
-            }
-            (Some(_), Some(_), _) => {
-                return Err("keygen makes an agent's key (NAME) or a pre-shared key \
-                            (--psk FILE), not both at once: run it twice"
-                    .into());
-            }
-            (None, None, _) => {
-                return Err(
-                    "keygen needs the agent's NAME (keygen NAME), or --psk FILE for a \
-                            pre-shared key"
-                        .into(),
-                );
-            }
+            (None, Some(_), Some(_)) => return Err(PSK_NOT_IN_DIR.into()),
+            (Some(_), Some(_), _) => return Err(NOT_BOTH.into()),
+            (None, None, _) => return Err(NOTHING.into()),
         };
         Ok(Parsed::Keygen(made))
     }

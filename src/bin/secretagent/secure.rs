@@ -249,8 +249,9 @@ mod with_feature {
         Ok((agent, Some(trust_file.clone())))
     }
 
-    /// A trust file that lists this agent's name with other keys only is, when its peers
-    /// share it, a mesh that will refuse this agent: said at once rather than by every peer.
+    /// What is surely a mistake in the trust file, said at once rather than by every link
+    /// refused: it trusts nobody, or it lists this agent's name with other keys only (a mesh
+    /// that shares it will refuse this agent).
     fn not_trusted_as_itself(
         name: &str,
         identity: &Identity,
@@ -258,6 +259,13 @@ mod with_feature {
         key: &Path,
         trust_file: &Path,
     ) -> Option<String> {
+        if trust.is_empty() {
+            return Some(format!(
+                "{} trusts no key, so every link will be refused; add the lines that \
+                 \"secretagent keygen NAME\" printed for the agents of the mesh",
+                trust_file.display()
+            ));
+        }
         let mut keys = trust.keys_of(name).peekable();
         keys.peek()?;
         if keys.any(|k| k == identity.public()) {
