@@ -307,6 +307,11 @@ impl Node {
                 self.links.blocked.insert(to.into());
             }
         }
+        self.keep_or_drop_outbox(slot, to);
+    }
+
+    /// After a pump: an outbox with work left has its timer armed; an empty one goes.
+    fn keep_or_drop_outbox(&mut self, slot: usize, to: &str) {
         let ob = &self.outboxes.slab[slot];
         // An emptied outbox stays until the timer armed for it fires, if that is within a
         // retransmission timeout: an application that answers and is answered sends its next

@@ -84,6 +84,8 @@ pub enum SecureError {
 }
 
 impl fmt::Display for SecureError {
+    /// One message per variant, each saying what happened and what the operator can do: a
+    /// table of texts, read best whole, next to each other.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecureError::UnknownKey { key } => write!(
