@@ -868,6 +868,25 @@ fn a_plain_agent_and_a_secure_agent_refuse_each_other_cleanly() {
             assert_eq!(at_p, LinkDownReason::PeerClosed);
         }
         assert!(!c.reaches(s, "Plain") && !c.reaches(p, "Secure"));
+        // Whichever dialled learns that its attempt failed, and when it tries again.
+        let dialler = if secure_dials { s } else { p };
+        let failed = |c: &Cluster| {
+            c.log[dialler].iter().find_map(|e| match e {
+                Event::ConnectFailed {
+                    error, retry_in, ..
+                } => Some((error.clone(), *retry_in)),
+                _ => None,
+            })
+        };
+        c.run_until("the dialler's attempt is reported failed", LIMIT, |c| {
+            failed(c).is_some()
+        });
+        let (error, retry_in) = failed(&c).unwrap();
+        assert!(error.contains("before its hello"), "{error}");
+        if !secure_dials {
+            assert!(error.contains("a secure agent refuses plain ones"), "{error}");
+        }
+        assert!(retry_in.is_some(), "{error}");
     }
 }
 
