@@ -979,10 +979,11 @@ fn a_trusted_member_forging_others_changes_nothing_and_every_forgery_is_counted(
         inc: inc_w,
         seq: 1,
         base: 1,
+        to_inc: inc_v,
         sealed: false,
         body,
     });
-    let tagged = msg(&format!(r#","g":"{}""#, encode(&wrong_tag)));
+    let tagged = msg(&format!(r#","d":{inc_v},"g":"{}""#, encode(&wrong_tag)));
     // W confirming everything V ever sends it.
     let ack = format!(r#"{{"c":"ack","f":"W","t":"V","i":{inc_v},"s":{top},"h":2}}"#);
     // Then a message of the spy's own, which V takes: the forgeries before it were read.
