@@ -45,8 +45,8 @@
 //!   destination's description held states it, written beside the tag (`"d"`) from the
 //!   description held each time the message is written, resends included.
 //! - This agent's own messages go only on a route where they are numbered, and tagged through
-//!   relays (`Node::route_for_own`): with no such route they wait, or are unreachable, as for
-//!   a name nobody reaches. Every route of a secure mesh is one, once the destination's
+//!   relays (`Node::route_for_own`, `Node::can_tag_for`): with no such route they wait, or
+//!   are unreachable, as for a name nobody reaches. Every route of a secure mesh is one, once the destination's
 //!   description is held; the check keeps a route that is not from ever carrying a message
 //!   in clear.
 //! - A relay does no cryptography per message: it passes on a message for another agent only
@@ -89,8 +89,9 @@
 //! replay what it relays (a replay is a duplicate, and suppressed; after the destination
 //! restarted, it is for an earlier run; but a destination that forgot the stream, past
 //! `Options::max_known_names` origins, starts it afresh at a replayed message's base and
-//! hands the replays from there over again); list versions it does not hold in a database summary (the new link
-//! then counts only after `Options::hello_timeout`); read bodies that are not sealed.
+//! hands the replays from there over again); list versions it does not hold in a database
+//! summary (the new link then counts only after `Options::hello_timeout`); read bodies that
+//! are not sealed.
 //!
 //! This module owns the [`Origins`] state (pair keys, scratch buffers; nonces come from the
 //! node's generator)
@@ -474,49 +475,54 @@ impl Node {
         }
     }
 
-    /// The route this agent's own messages for `to` may take now. On a secure node only one
-    /// on which they go numbered, and tagged through relays: a confirmed route (every route
-    /// of a secure mesh is, as no agent of it has a v1 peer; this guards the rule), and, when
-    /// its first hop is not `to`, once `to`'s key is known. Otherwise they wait as for a
-    /// name with no route: sent unnumbered or untagged, they would reach whoever claims the
-    /// name in clear. On a plain node, the route.
-    pub(super) fn route_for_own(&mut self, to: &str) -> Option<Route> {
+    /// The route this agent's own messages for `to` may take: on a secure node only a
+    /// confirmed one, where they go numbered (every route of a secure mesh is, as no agent of
+    /// it has a v1 peer; this guards the rule). On another they would go unnumbered, untagged
+    /// and unsealed to whoever claims the name: they wait instead, as for a name with no
+    /// route. On a plain node, the route. Cheap: asked at every send.
+    pub(super) fn route_for_own(&self, to: &str) -> Option<Route> {
         let route = self.routing.route(to)?;
         #[cfg(feature = "secure")]
-        if let Some(sec) = &mut self.security {
-            if !route.confirmed {
-                return None;
-            }
-            let direct = self.links.peer(route.link) == Some(to);
-            let identity = sec.config.identity();
-            if !direct && sec.origins.pair(identity, &self.lsdb, to).is_none() {
-                return None;
-            }
+        if self.security.is_some() && !route.confirmed {
+            return None;
         }
         Some(route)
+    }
+
+    /// Whether own messages for `to` can be written on `route` now: on a secure node, when
+    /// its first hop is not `to`, only once `to`'s key is known, for their tag (a route
+    /// through relays needs `to`'s description, which names the key; this guards that). On a
+    /// plain node, always.
+    pub(super) fn can_tag_for(&mut self, to: &str, route: Route) -> bool {
+        #[cfg(feature = "secure")]
+        if let Some(sec) = &mut self.security {
+            let direct = self.links.peer(route.link) == Some(to);
+            let identity = sec.config.identity();
+            return direct || sec.origins.pair(identity, &self.lsdb, to).is_some();
+        }
+        let _ = (to, route);
+        true
     }
 
     /// After the trust list changed: forgets every description held whose signing key the
     /// list no longer allows for its origin, as descriptions nobody reaches are forgotten
     /// (the routes through them go at the next computation of shortest paths, with a `Lose`
     /// for every name no longer reached), and every pair key made from such a key. From then
-    /// on that key's tags are forgeries here. Returns how many descriptions went.
+    /// on that key's tags are forgeries here.
     #[cfg(feature = "secure")]
-    pub(super) fn forget_untrusted(&mut self) -> usize {
+    pub(super) fn forget_untrusted(&mut self) {
         let Some(sec) = &mut self.security else {
-            return 0;
+            return;
         };
         let trust = sec.config.trust();
         let allowed =
             |name: &str, key: &[u8; 32]| trust.keys_of(name).any(|k| k.to_bytes() == *key);
         sec.origins.pairs.retain(|name, p| allowed(name, &p.key));
-        let gone = self
-            .lsdb
+        self.lsdb
             .forget(|origin, signature| signature.is_none_or(|s| !allowed(origin, &s.key)));
         if self.lsdb.graph_changed() {
             self.paths.changed();
         }
-        gone
     }
 
     /// How long `body` (JSON text) is once sealed, when this node seals bodies: `None` when

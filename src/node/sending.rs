@@ -247,7 +247,8 @@ impl Node {
         let Some(&slot) = self.outboxes.by_name.get(to) else {
             return;
         };
-        if let Some(route) = self.route_for_own(to) {
+        let route = self.route_for_own(to);
+        if let Some(route) = route.filter(|&r| self.can_tag_for(to, r)) {
             let ob = &mut self.outboxes.slab[slot];
             let Some((l, tx)) = self.links.get_tx(route.link) else {
                 return;
