@@ -492,6 +492,28 @@ fn a_key_claiming_a_name_it_is_not_trusted_for_is_refused_before_it_is_registere
 }
 
 #[test]
+fn a_trusted_key_saying_hello_in_version_1_is_refused() {
+    // Version 1 would let the member present names behind it, to which no route is confirmed:
+    // what went there would travel unnumbered, untagged and unsealed.
+    let mut t = Victim::new(fast());
+    let (mut client, first) = Client::dial(t.addr, config(SPY, everyone(), None), SPY);
+    assert!(client.write(&mut t.c, &first));
+    let mut last = client.established(&mut t.c);
+    last.extend(client.seal(r#"{"c":"hi!","mynameis":"Spy","iknow":["Victor"]}"#));
+    assert!(client.write(&mut t.c, &last), "closed\n{}", t.c.dump());
+    client.wait_closed(&mut t.c);
+    let reason = t.refused();
+    assert_eq!(
+        reason,
+        LinkDownReason::Secure(SecureError::Version1 { name: "Spy".into() })
+    );
+    assert!(reason.to_string().contains("version 1"), "{reason}");
+    assert!(!t.c.reaches(t.v, "Victor") && !t.c.reaches(t.v, "Spy"));
+    assert_eq!(t.c.agents[t.v].stats().secure_refused, 1);
+    t.exchange();
+}
+
+#[test]
 fn the_dialler_checks_the_name_in_the_answer() {
     // A raw acceptor with Spy's key answers as "Rosenberg".
     let mut c = Cluster::new();
@@ -998,10 +1020,11 @@ fn a_trusted_member_forging_others_changes_nothing_and_every_forgery_is_counted(
         inc: inc_w,
         seq: 1,
         base: 1,
+        to_inc: inc_v,
         sealed: false,
         body,
     });
-    let tagged = msg(&format!(r#","g":"{}""#, encode(&wrong_tag)));
+    let tagged = msg(&format!(r#","d":{inc_v},"g":"{}""#, encode(&wrong_tag)));
     // W confirming everything V ever sends it.
     let ack = format!(r#"{{"c":"ack","f":"W","t":"V","i":{inc_v},"s":{top},"h":2}}"#);
     // Then a message of the spy's own, which V takes: the forgeries before it were read.

@@ -293,6 +293,8 @@ fn tag(key: &[u8; 32], fields: &[&[u8]]) -> [u8; 16] {
 }
 
 const INC: u64 = 1_700_000_000_000;
+/// Rosenberg's incarnation, as its description held by Ames states it.
+const TO_INC: u64 = 1_700_000_000_001;
 const BODY: &str = r#"{"subject":"Meeting"}"#;
 
 #[test]
@@ -304,7 +306,7 @@ fn end_to_end_tags_and_sealed_bodies_follow_the_readme() {
         Identity::from_seed(ROSENBERG_SEED),
     );
     let theirs = PairKey::derive(&ames, rosenberg.public()).unwrap();
-    let (inc, one) = (INC.to_be_bytes(), 1u64.to_be_bytes());
+    let (inc, one, to_inc) = (INC.to_be_bytes(), 1u64.to_be_bytes(), TO_INC.to_be_bytes());
     let msg_tag = tag(
         &key,
         &[
@@ -314,6 +316,7 @@ fn end_to_end_tags_and_sealed_bodies_follow_the_readme() {
             &inc,
             &one,
             &one,
+            &to_inc,
             BODY.as_bytes(),
         ],
     );
@@ -323,6 +326,7 @@ fn end_to_end_tags_and_sealed_bodies_follow_the_readme() {
         inc: INC,
         seq: 1,
         base: 1,
+        to_inc: TO_INC,
         sealed: false,
         body: BODY,
     };
@@ -373,6 +377,7 @@ fn end_to_end_tags_and_sealed_bodies_follow_the_readme() {
             &inc,
             &one,
             &one,
+            &to_inc,
             m.as_bytes(),
         ],
     );
@@ -397,6 +402,19 @@ fn end_to_end_tags_and_sealed_bodies_follow_the_readme() {
     for v in &vectors {
         assert!(README.contains(v.as_str()), "the README shows {v}");
     }
+    // The worked frame: the destination's incarnation and the tag after the numbers.
+    let example = format!(
+        r#"{{"c":"msg","f":"Ames","t":"Rosenberg","m":{BODY},"h":1,"i":{INC},"s":1,"b":1,"d":{TO_INC},"g":"{}"}}"#,
+        base64(&msg_tag)
+    );
+    assert!(README.contains(&example), "the README shows {example}");
+    let sizes = format!(
+        "frame of {} bytes, `{example}`, is {} stream bytes",
+        example.len(),
+        example.len() + 4
+    );
+    let text = README.replace('\n', " ");
+    assert!(text.contains(&sizes), "the README says {sizes}");
 }
 
 #[test]
