@@ -247,6 +247,7 @@ fn origins(runs: usize) {
         inc: 1_700_000_000_000,
         seq: 12345,
         base: 12000,
+        to_inc: 1_700_000_000_001,
         sealed: false,
         body: &body,
     };

@@ -238,6 +238,13 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
         "-V, --version",
         "--flag=VALUE",
         "-- NAME",
+        "--key FILE",
+        "--trust FILE",
+        "--psk FILE",
+        "--sealed-bodies",
+        "secretagent keygen NAME",
+        "secretagent keygen --psk FILE",
+        "--dir DIR",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -248,6 +255,7 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
         "listen",
         "members",
         "graph",
+        "reload",
         "quit",
     ] {
         assert!(
@@ -269,6 +277,7 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
         "graph",
         "quit",
         "relayed",
+        "reloaded",
         "error",
     ] {
         assert!(
@@ -278,6 +287,41 @@ fn help_lists_every_flag_command_and_event_on_stdout() {
     }
     assert_eq!(text(&run(&["-h"]).stdout), help);
     assert_eq!(text(&run(&["Alpha", "--listen", "0", "-h"]).stdout), help);
+}
+
+/// A build without the `secure` feature knows the secure flags, `keygen` and `reload`, and
+/// says what they need instead of taking them for an unknown option, a NAME or a bad command.
+#[cfg(not(feature = "secure"))]
+#[test]
+fn without_the_secure_feature_its_flags_keygen_and_reload_say_what_is_needed() {
+    let needed = |text: &str| {
+        text.contains("needs secure links")
+            && text.contains("the `secure` feature")
+            && text.contains("cargo install secretagent --features secure")
+    };
+    for (args, flag) in [
+        (&["Alpha", "--key", "a.key", "--trust", "t"][..], "--key"),
+        (&["--trust=t", "Alpha"], "--trust"),
+        (&["Alpha", "--psk", "p"], "--psk"),
+        (&["Alpha", "--sealed-bodies"], "--sealed-bodies"),
+        (&["keygen", "Alpha"], "keygen"),
+        (&["keygen", "--psk", "p"], "keygen"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with(&format!("secretagent: {flag} needs")) && needed(&err),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!std::path::Path::new("Alpha.key").exists());
+    let (mut a, _) = Proc::listening("Alpha", &[]);
+    a.cmd(r#"{"cmd":"reload","id":"r"}"#);
+    let e = a.wait("error", is_error);
+    assert_eq!(e["cmd_id"], "r", "{e}");
+    assert!(needed(e["error"].as_str().unwrap_or_default()), "{e}");
 }
 
 #[test]

@@ -492,6 +492,28 @@ fn a_key_claiming_a_name_it_is_not_trusted_for_is_refused_before_it_is_registere
 }
 
 #[test]
+fn a_trusted_key_saying_hello_in_version_1_is_refused() {
+    // Version 1 would let the member present names behind it, to which no route is confirmed:
+    // what went there would travel unnumbered, untagged and unsealed.
+    let mut t = Victim::new(fast());
+    let (mut client, first) = Client::dial(t.addr, config(SPY, everyone(), None), SPY);
+    assert!(client.write(&mut t.c, &first));
+    let mut last = client.established(&mut t.c);
+    last.extend(client.seal(r#"{"c":"hi!","mynameis":"Spy","iknow":["Victor"]}"#));
+    assert!(client.write(&mut t.c, &last), "closed\n{}", t.c.dump());
+    client.wait_closed(&mut t.c);
+    let reason = t.refused();
+    assert_eq!(
+        reason,
+        LinkDownReason::Secure(SecureError::Version1 { name: "Spy".into() })
+    );
+    assert!(reason.to_string().contains("version 1"), "{reason}");
+    assert!(!t.c.reaches(t.v, "Victor") && !t.c.reaches(t.v, "Spy"));
+    assert_eq!(t.c.agents[t.v].stats().secure_refused, 1);
+    t.exchange();
+}
+
+#[test]
 fn the_dialler_checks_the_name_in_the_answer() {
     // A raw acceptor with Spy's key answers as "Rosenberg".
     let mut c = Cluster::new();
@@ -868,6 +890,28 @@ fn a_plain_agent_and_a_secure_agent_refuse_each_other_cleanly() {
             assert_eq!(at_p, LinkDownReason::PeerClosed);
         }
         assert!(!c.reaches(s, "Plain") && !c.reaches(p, "Secure"));
+        // Whichever dialled learns that its attempt failed, and when it tries again.
+        let dialler = if secure_dials { s } else { p };
+        let failed = |c: &Cluster| {
+            c.log[dialler].iter().find_map(|e| match e {
+                Event::ConnectFailed {
+                    error, retry_in, ..
+                } => Some((error.clone(), *retry_in)),
+                _ => None,
+            })
+        };
+        c.run_until("the dialler's attempt is reported failed", LIMIT, |c| {
+            failed(c).is_some()
+        });
+        let (error, retry_in) = failed(&c).unwrap();
+        assert!(error.contains("before its hello"), "{error}");
+        if !secure_dials {
+            assert!(
+                error.contains("a secure agent refuses plain ones"),
+                "{error}"
+            );
+        }
+        assert!(retry_in.is_some(), "{error}");
     }
 }
 
@@ -900,4 +944,120 @@ fn a_secure_agent_shutting_down_delivers_everything_and_closes_cleanly() {
         _ => None,
     });
     assert_eq!(reason, Some(LinkDownReason::PeerClosed), "\n{}", c.dump());
+}
+
+/// Standard base64, padded: how the wire spells keys, signatures and tags.
+fn encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// The incarnation in the first description of `origin` among `frames`.
+fn incarnation_of(frames: &VecDeque<String>, origin: &str) -> Option<u64> {
+    frames.iter().find_map(|f| {
+        let v: serde_json::Value = serde_json::from_str(f).ok()?;
+        (v["c"] == "lsa" && v["o"] == origin).then(|| v["i"].as_u64())?
+    })
+}
+
+#[test]
+fn a_trusted_member_forging_others_changes_nothing_and_every_forgery_is_counted() {
+    use secretagent::secure::{MessageFields, PairKey, signed_description};
+    let mut t = Victim::new(fast());
+    let mut spy = authenticated(&mut t.c, t.addr, SPY, "Spy");
+    // The spy holds no description: V hands it its database, where the incarnations of V and
+    // W are read.
+    let summary = spy.seal(r#"{"c":"sum","d":[],"e":true}"#);
+    assert!(spy.write(&mut t.c, &summary), "closed\n{}", t.c.dump());
+    let (v, w) = (t.v, t.w);
+    let deadline = Instant::now() + LIMIT;
+    while incarnation_of(&spy.frames, "V").is_none() || incarnation_of(&spy.frames, "W").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no database from V\n{}",
+            t.c.dump()
+        );
+        spy.pump();
+        t.c.step(Duration::from_millis(1));
+    }
+    let inc_v = incarnation_of(&spy.frames, "V").expect("V's incarnation");
+    let inc_w = incarnation_of(&spy.frames, "W").expect("W's incarnation");
+    let top = 1u64 << 53;
+    // W's description at the top of the number space, listing only the spy: unsigned, and
+    // signed with the spy's own key.
+    let lists = r#""n":["Spy"],"x":[]"#;
+    let unsigned = format!(r#"{{"c":"lsa","o":"W","i":{top},"s":{top},{lists}}}"#);
+    let mut signed = Vec::new();
+    let (mut n, mut p, mut x) = (["Spy"].into_iter(), std::iter::empty(), std::iter::empty());
+    signed_description(&mut signed, "W", top, top, [&mut n, &mut p, &mut x]);
+    let by_spy = format!(
+        r#"{{"c":"lsa","o":"W","i":{top},"s":{top},{lists},"k":"{}","g":"{}"}}"#,
+        encode(&identity(SPY).public().to_bytes()),
+        encode(&identity(SPY).sign(&signed))
+    );
+    // A numbered message in W's name, untagged and tagged with the spy's own key for V.
+    let body = r#""forged""#;
+    let msg = |tag: &str| {
+        format!(r#"{{"c":"msg","f":"W","t":"V","m":{body},"h":2,"i":{inc_w},"s":1,"b":1{tag}}}"#)
+    };
+    let spys_key = PairKey::derive(&identity(SPY), identity(ROSENBERG).public()).unwrap();
+    let wrong_tag = spys_key.tag_message(&MessageFields {
+        from: "W",
+        to: "V",
+        inc: inc_w,
+        seq: 1,
+        base: 1,
+        to_inc: inc_v,
+        sealed: false,
+        body,
+    });
+    let tagged = msg(&format!(r#","d":{inc_v},"g":"{}""#, encode(&wrong_tag)));
+    // W confirming everything V ever sends it.
+    let ack = format!(r#"{{"c":"ack","f":"W","t":"V","i":{inc_v},"s":{top},"h":2}}"#);
+    // Then a message of the spy's own, which V takes: the forgeries before it were read.
+    let own = r#"{"c":"msg","f":"Spy","t":"V","m":"genuine","h":1}"#;
+    let mut bytes = Vec::new();
+    for frame in [&unsigned, &by_spy, &msg(""), &tagged, &ack, own] {
+        bytes.extend(spy.seal(frame));
+    }
+    assert!(spy.write(&mut t.c, &bytes), "closed\n{}", t.c.dump());
+    t.c.run_until("V takes the spy's own message", LIMIT, |c| {
+        c.received(v)
+            .iter()
+            .any(|(f, _, b)| f == "Spy" && b == r#""genuine""#)
+    });
+    let stats = t.c.agents[v].stats();
+    assert_eq!(
+        (
+            stats.forged_descriptions,
+            stats.forged_messages,
+            stats.forged_confirmations
+        ),
+        (2, 2, 1),
+        "{stats:?}"
+    );
+    // Nothing changed: W is still V's neighbour and theirs is the only path, no forged body
+    // reached V, and the spy's link stays up.
+    assert_eq!(t.c.agents[v].route_via("W"), Some("W"));
+    t.exchange();
+    assert!(!t.c.received(v).iter().any(|(_, _, b)| b == body));
+    let _ = w;
+    spy.pump();
+    assert!(!spy.closed && spy.error.is_none(), "the spy's link closed");
 }

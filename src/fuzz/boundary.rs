@@ -46,7 +46,8 @@ pub(super) fn frame(name: &str, n: u64, input: &mut &[u8]) -> String {
             num()
         ),
         1 => format!(
-            r#"{{"c":"msg","f":"{name}","t":"Me","m":1,"h":{},"i":{},"s":{},"b":{}}}"#,
+            r#"{{"c":"msg","f":"{name}","t":"Me","m":1,"h":{},"i":{},"s":{},"b":{},"d":{}}}"#,
+            num(),
             num(),
             num(),
             num(),
@@ -110,7 +111,8 @@ fn emit_with(w: &Wire<'_>, k: usize, v: u64, out: &mut Vec<u8>) -> bool {
         }
         Wire::Msg(m) => {
             let hops = usize::from(m.hops.is_some());
-            let fields = hops + if m.seq.is_some() { 3 } else { 0 };
+            let numbers = hops + if m.seq.is_some() { 3 } else { 0 };
+            let fields = numbers + usize::from(m.to_inc.is_some());
             if k != usize::MAX && k >= fields {
                 return false;
             }
@@ -121,6 +123,7 @@ fn emit_with(w: &Wire<'_>, k: usize, v: u64, out: &mut Vec<u8>) -> bool {
             });
             let h = m.hops.map(|h| at(0, h));
             let stamp = wire::Stamp {
+                to_inc: m.to_inc.map(|d| at(numbers, d)),
                 sealed: m.sealed,
                 tag: m.tag.as_deref(),
             };

@@ -661,6 +661,28 @@ impl Lsdb {
         gone
     }
 
+    /// Forgets every description but this agent's own for which `drop` holds, given its
+    /// origin and signature, as [`expire`](Self::expire) forgets: a secure agent's reload of
+    /// its trust list drops what the new list no longer allows. Returns how many went.
+    #[cfg(feature = "secure")]
+    pub(crate) fn forget(
+        &mut self,
+        mut drop: impl FnMut(&str, Option<&Signature>) -> bool,
+    ) -> usize {
+        let mut gone = 0;
+        for id in 0..self.names.len() as u32 {
+            if id != self.me
+                && self.descriptions.is_described(id)
+                && drop(&self.names[id as usize], self.descriptions.signature(id))
+            {
+                self.descriptions.remove(id, &mut self.search);
+                self.search.forget(id);
+                gone += 1;
+            }
+        }
+        gone
+    }
+
     /// When the oldest description held (other than this agent's own) was stored, if one is.
     pub(crate) fn oldest_stored(&self) -> Option<u64> {
         (0..self.names.len() as u32)

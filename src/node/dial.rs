@@ -277,16 +277,47 @@ impl Node {
     /// The link of dial `connect` went down: reconnect after the back-off (the interval, if
     /// the link had said hello), or stop if reconnecting is off. A dial that moved on
     /// (cancelled, or gone dormant on a duplicate) stays as it is.
-    pub(super) fn dialled_link_down(&mut self, connect: ConnectId, link: LinkId) {
+    ///
+    /// A link that went down before its hello (`before_hello` says why) is a failed
+    /// attempt, and the [`Event::ConnectFailed`] that reports it is returned, for the caller
+    /// to push after the link's own `LinkDown`: without it, an agent whose peer turns it away
+    /// before any hello (a secure agent refusing a plain one, say) would see its dial fail and
+    /// back off in silence.
+    pub(super) fn dialled_link_down(
+        &mut self,
+        connect: ConnectId,
+        link: LinkId,
+        before_hello: Option<&LinkDownReason>,
+    ) -> Option<Event> {
         let t = self.clock.now();
-        if self.dialler.is_linked(connect, link) {
-            if self.opts.auto_reconnect {
-                self.dialler
-                    .schedule(connect, t, Retry::Failed, &mut self.timers);
-            } else {
-                self.dialler.stop(connect);
-            }
+        if !self.dialler.is_linked(connect, link) {
+            return None;
         }
+        let retry_in = if self.opts.auto_reconnect {
+            let wait = self
+                .dialler
+                .schedule(connect, t, Retry::Failed, &mut self.timers);
+            Some(Duration::from_millis(wait))
+        } else {
+            self.dialler.stop(connect);
+            None
+        };
+        let error = |reason: &LinkDownReason| {
+            if reason.is_error() {
+                format!("the link failed before its hello: {reason}")
+            } else {
+                format!(
+                    "the connection closed before its hello ({reason}): the peer may have \
+                     turned this agent away (a secure agent refuses plain ones, and says why in \
+                     its own log), or not be a secretagent agent"
+                )
+            }
+        };
+        before_hello.map(|reason| Event::ConnectFailed {
+            connect,
+            error: error(reason),
+            retry_in,
+        })
     }
 
     /// A reconnection timer fired: dial again, unless the dial moved on since it was armed.

@@ -44,7 +44,7 @@ impl Node {
         let origin = l.origin;
         // On a secure link, before anything of the peer is believed or registered.
         #[cfg(feature = "secure")]
-        self.check_peer_key(link, &h.name)?;
+        self.check_peer_key(link, &h.name, h.version)?;
         if *h.name == *self.name {
             return Err(LinkDownReason::OwnName);
         }

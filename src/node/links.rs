@@ -274,19 +274,22 @@ impl Node {
     /// Turns a connection away before it becomes a link: reported down, closed with nothing
     /// said, and its dial (if this agent dialled it) retried as after any failed attempt.
     fn refuse_link(&mut self, link: LinkId, origin: LinkOrigin, reason: LinkDownReason) {
+        let failed = if let LinkOrigin::Dialed(c) = origin {
+            self.dialler.linked(c, link);
+            self.dialled_link_down(c, link, Some(&reason))
+        } else {
+            None
+        };
         self.events.push_back(Event::LinkDown {
             link,
             peer: None,
             reason,
         });
+        self.events.extend(failed);
         self.actions.push_back(Action::Close {
             link,
             flush: Vec::new(),
         });
-        if let LinkOrigin::Dialed(c) = origin {
-            self.dialler.linked(c, link);
-            self.dialled_link_down(c, link);
-        }
     }
 
     /// A new link's byte stream: plain, or with a secure session on a secure node (the
@@ -327,9 +330,13 @@ impl Node {
         } else if !l.is_dialer() {
             self.links.awaiting_hello -= 1;
         }
-        if let LinkOrigin::Dialed(c) = l.origin {
-            self.dialled_link_down(c, link);
-        }
+        let failed = match l.origin {
+            LinkOrigin::Dialed(c) => {
+                let before_hello = l.peer.is_none().then_some(&reason);
+                self.dialled_link_down(c, link, before_hello)
+            }
+            LinkOrigin::Accepted => None,
+        };
         #[cfg(feature = "secure")]
         self.secure_link_closed(&mut l, &reason);
         let flush = tell_caller.then(|| l.stream.take_unsent());
@@ -338,6 +345,7 @@ impl Node {
             peer: l.peer.as_deref().map(|p| self.names.get(p)),
             reason,
         });
+        self.events.extend(failed);
         if let Some(flush) = flush {
             self.actions.push_back(Action::Close { link, flush });
         }

@@ -401,6 +401,9 @@ impl Node {
 
     /// Sends `body` (valid JSON) to the agent `to`, directly or through others. Messages to a
     /// v2 agent over a v2 way are confirmed ([`Event::Delivered`]); others are sent best effort.
+    /// On secure links every message is confirmed: a route that is not confirmed counts as
+    /// none, and the message waits (or, without `Options::queue_messages`, is
+    /// [`SendError::Unreachable`]) rather than travel unauthenticated.
     pub fn send_message(
         &mut self,
         to: &str,

@@ -19,12 +19,36 @@
 //! taken is kept with its signature and key, and passed on (as it came, or written again with
 //! them) in floods and database exchanges. The key it names is the origin's current key.
 //!
+//! A description that would be taken and lists v1 peers or names behind them (`"p"`, `"x"`)
+//! is forged too, whoever signed it. No agent of a secure mesh has a v1 peer (a secure link
+//! carries only v2: `security.rs` closes one whose hello offers 1), so such lists are a
+//! member's claim, and a route to a name taken from one is not confirmed: what goes on it is
+//! neither numbered, tagged nor sealed, and would reach the member in clear. The whole
+//! description is refused rather than taken without those lists, which keeps one rule: what
+//! is held is exactly what its origin signed, and is passed on as it came (a description
+//! stored without its lists could not be passed on with a signature that verifies).
+//!
+//! # Revocation
+//! A new trust list (`Node::set_trust`) forgets every description held whose key it no longer
+//! allows for its origin, with the pair keys made from such keys: the revoked agent is no
+//! longer reached through others' descriptions, and its tags are not checked against a key
+//! kept from before. A tag in the name of an agent the list allows no key at all is forged
+//! (nobody may speak for that name); one whose name has a key but no description here yet
+//! cannot be judged.
+//!
 //! # Messages and confirmations
 //! - A numbered message or a confirmation that goes through relays carries the end-to-end
 //!   tag of its origin (for a confirmation, of the agent that confirms) for its destination,
 //!   under the key both derive from their own secret and the other's current key (see
 //!   `secure::PairKey`). The origin leaves it out when the first hop is the destination
-//!   itself.
+//!   itself. A message's tag covers, besides, the destination's incarnation as the
+//!   destination's description held states it, written beside the tag (`"d"`) from the
+//!   description held each time the message is written, resends included.
+//! - This agent's own messages go only on a route where they are numbered, and tagged through
+//!   relays (`Node::route_for_own`, `Node::can_tag_for`): with no such route they wait, or
+//!   are unreachable, as for a name nobody reaches. Every route of a secure mesh is one, once the destination's
+//!   description is held; the check keeps a route that is not from ever carrying a message
+//!   in clear.
 //! - A relay does no cryptography per message: it passes on a message for another agent only
 //!   when it is numbered and tagged, and a confirmation only when it is tagged, as they came.
 //!   Anything else is forged (an unnumbered message cannot be authenticated, and an honest
@@ -42,6 +66,12 @@
 //!   passed on or handed over. One whose origin's key is not known here (its description has
 //!   not arrived) cannot be judged: it is refused as [`Stats::rejected`], and the origin
 //!   resends.
+//! - A message whose tag verifies but names another run of this agent than its current one
+//!   (`"d"`) was meant for an earlier run: a restart raced it, or a relay that kept it replays
+//!   it. It is dropped before it touches any stream and counted as [`Stats::rejected`], not
+//!   as forged; its origin, if it is still waiting for it, resends it for this run once this
+//!   agent's new description reaches it. Without this, a destination that restarted would
+//!   start the stream afresh at the message's base and hand a replay over again.
 //!
 //! One pair key per agent is kept ([`Origins`]): deriving one costs a Diffie-Hellman (about
 //! 90 µs), checking a tag with it well under a microsecond.
@@ -55,11 +85,13 @@
 //!
 //! # What a member can still do
 //! Lie about itself (its description is its own to sign): claim links (an edge counts only
-//! when both ends list each other, so not to an honest agent), hide its links, claim v1 peers
-//! or names behind them and so draw traffic for names nobody else describes; drop, delay or
-//! replay what it relays (a replay is a duplicate, and suppressed); list versions it does not
-//! hold in a database summary (the new link then counts only after `Options::hello_timeout`);
-//! read bodies that are not sealed.
+//! when both ends list each other, so not to an honest agent), hide its links; drop, delay or
+//! replay what it relays (a replay is a duplicate, and suppressed; after the destination
+//! restarted, it is for an earlier run; but a destination that forgot the stream, past
+//! `Options::max_known_names` origins, starts it afresh at a replayed message's base and
+//! hands the replays from there over again); list versions it does not hold in a database
+//! summary (the new link then counts only after `Options::hello_timeout`); read bodies that
+//! are not sealed.
 //!
 //! This module owns the [`Origins`] state (pair keys, scratch buffers; nonces come from the
 //! node's generator)
@@ -80,6 +112,7 @@ use serde_json::value::RawValue;
 use crate::LinkId;
 #[cfg(feature = "secure")]
 use crate::lsdb::{Lsdb, Signature};
+use crate::routing::Route;
 #[cfg(feature = "secure")]
 use crate::secure::{
     Identity, MessageFields, NONCE_LEN, PairKey, PublicKey, SEAL_OVERHEAD, signed_description,
@@ -134,6 +167,12 @@ impl Origins {
         }
     }
 
+    /// Agents whose pair key is kept.
+    #[cfg(test)]
+    pub(crate) fn pair_keys(&self) -> impl Iterator<Item = &str> {
+        self.pairs.keys().map(|n| &**n)
+    }
+
     /// The pair key with `name`, from the key its description held names; `None` when no
     /// signed description of it is held.
     fn pair(&mut self, identity: &Identity, lsdb: &Lsdb, name: &str) -> Option<&PairKey> {
@@ -172,6 +211,21 @@ enum Verdict {
     Forged,
     /// Its origin's key is not known here: counted as rejected.
     Unknown,
+    /// Authentic, but meant for an earlier run of this agent (a restart raced it, or a relay
+    /// replays it): counted as rejected, and dropped before it touches any stream.
+    Stale,
+}
+
+/// The verdict on a tag from `name` whose key is not known here: it cannot be judged while
+/// the trust list allows `name` some key (its description has not arrived, and the origin
+/// resends), and it is forged when the list allows `name` none: nobody may speak for it.
+#[cfg(feature = "secure")]
+fn unknown_key(sec: &Security, name: &str) -> Verdict {
+    if sec.config.trust().keys_of(name).next().is_some() {
+        Verdict::Unknown
+    } else {
+        Verdict::Forged
+    }
 }
 
 impl Node {
@@ -223,6 +277,12 @@ impl Node {
                 .would_take(&lsa.origin, version, lists(n), lists(p), lists(x))
             {
                 return Checked::Unchecked;
+            }
+            if !p.is_empty() || !x.is_empty() {
+                // No agent of a secure mesh has a v1 peer (see the module documentation):
+                // such lists are not the mesh's, whoever signed them.
+                self.stats.forged_descriptions += 1;
+                return Checked::Forged;
             }
             let buf = &mut sec.origins.signed;
             buf.clear();
@@ -284,7 +344,7 @@ impl Node {
             Verdict::Authentic => return true,
             Verdict::Forged if ack => self.stats.forged_confirmations += 1,
             Verdict::Forged => self.stats.forged_messages += 1,
-            Verdict::Unknown => self.stats.rejected += 1,
+            Verdict::Unknown | Verdict::Stale => self.stats.rejected += 1,
         }
         false
     }
@@ -305,15 +365,17 @@ impl Node {
         if !for_me || self.links.peer(link) == Some(&*m.from) {
             return Verdict::Authentic;
         }
-        let Ok(tag) = crate::secure::decode_exact::<16>(tag) else {
+        // A tag always comes with the run of this agent it is for.
+        let (Ok(tag), Some(to_inc)) = (crate::secure::decode_exact::<16>(tag), m.to_inc) else {
             return Verdict::Forged;
         };
+        let this_run = self.is_this_run(to_inc);
         let Some(sec) = &mut self.security else {
             return Verdict::Authentic;
         };
         let identity = sec.config.identity();
         let Some(pair) = sec.origins.pair(identity, &self.lsdb, &m.from) else {
-            return Verdict::Unknown;
+            return unknown_key(sec, &m.from);
         };
         let fields = MessageFields {
             from: &m.from,
@@ -321,14 +383,23 @@ impl Node {
             inc: seq.inc,
             seq: seq.seq,
             base: seq.base,
+            to_inc,
             sealed: m.sealed,
             body: m.body.get(),
         };
-        if pair.verify_message(&fields, &tag) {
-            Verdict::Authentic
-        } else {
-            Verdict::Forged
+        match (pair.verify_message(&fields, &tag), this_run) {
+            (false, _) => Verdict::Forged,
+            (true, true) => Verdict::Authentic,
+            (true, false) => Verdict::Stale,
         }
+    }
+
+    /// Whether `inc` is an incarnation of this agent's current run: the one its description
+    /// states, or the one before it renumbered above a description of itself it did not make
+    /// (its streams live on across that).
+    #[cfg(feature = "secure")]
+    fn is_this_run(&self, inc: u64) -> bool {
+        inc == self.lsdb.own().inc || inc == self.inc || Some(inc) == self.prev_inc
     }
 
     #[cfg(feature = "secure")]
@@ -352,7 +423,7 @@ impl Node {
         };
         let identity = sec.config.identity();
         let Some(pair) = sec.origins.pair(identity, &self.lsdb, &a.from) else {
-            return Verdict::Unknown;
+            return unknown_key(sec, &a.from);
         };
         if pair.verify_confirmation(&a.from, &a.to, a.inc, a.seq, &tag) {
             Verdict::Authentic
@@ -378,7 +449,8 @@ impl Node {
         let identity = sec.config.identity();
         let Some(pair) = sec.origins.pair(identity, &self.lsdb, &m.from) else {
             sec.origins.body = buf;
-            self.stats.rejected += 1;
+            let verdict = unknown_key(sec, &m.from);
+            self.count(verdict, false);
             return Err(());
         };
         let opened = m
@@ -400,6 +472,56 @@ impl Node {
                 self.stats.forged_messages += 1;
                 Err(())
             }
+        }
+    }
+
+    /// The route this agent's own messages for `to` may take: on a secure node only a
+    /// confirmed one, where they go numbered (every route of a secure mesh is, as no agent of
+    /// it has a v1 peer; this guards the rule). On another they would go unnumbered, untagged
+    /// and unsealed to whoever claims the name: they wait instead, as for a name with no
+    /// route. On a plain node, the route. Cheap: asked at every send.
+    pub(super) fn route_for_own(&self, to: &str) -> Option<Route> {
+        let route = self.routing.route(to)?;
+        #[cfg(feature = "secure")]
+        if self.security.is_some() && !route.confirmed {
+            return None;
+        }
+        Some(route)
+    }
+
+    /// Whether own messages for `to` can be written on `route` now: on a secure node, when
+    /// its first hop is not `to`, only once `to`'s key is known, for their tag (a route
+    /// through relays needs `to`'s description, which names the key; this guards that). On a
+    /// plain node, always.
+    pub(super) fn can_tag_for(&mut self, to: &str, route: Route) -> bool {
+        #[cfg(feature = "secure")]
+        if let Some(sec) = &mut self.security {
+            let direct = self.links.peer(route.link) == Some(to);
+            let identity = sec.config.identity();
+            return direct || sec.origins.pair(identity, &self.lsdb, to).is_some();
+        }
+        let _ = (to, route);
+        true
+    }
+
+    /// After the trust list changed: forgets every description held whose signing key the
+    /// list no longer allows for its origin, as descriptions nobody reaches are forgotten
+    /// (the routes through them go at the next computation of shortest paths, with a `Lose`
+    /// for every name no longer reached), and every pair key made from such a key. From then
+    /// on that key's tags are forgeries here.
+    #[cfg(feature = "secure")]
+    pub(super) fn forget_untrusted(&mut self) {
+        let Some(sec) = &mut self.security else {
+            return;
+        };
+        let trust = sec.config.trust();
+        let allowed =
+            |name: &str, key: &[u8; 32]| trust.keys_of(name).any(|k| k.to_bytes() == *key);
+        sec.origins.pairs.retain(|name, p| allowed(name, &p.key));
+        self.lsdb
+            .forget(|origin, signature| signature.is_none_or(|s| !allowed(origin, &s.key)));
+        if self.lsdb.graph_changed() {
+            self.paths.changed();
         }
     }
 
@@ -476,17 +598,20 @@ pub(super) fn emit_numbered(
             body = std::str::from_utf8(&text).unwrap_or_default();
             stamp.sealed = true;
         }
-        if !direct {
+        // The pair key comes from `to`'s description: its incarnation is there too.
+        if let Some(to_inc) = (!direct).then(|| lsdb.incarnation_of(to)).flatten() {
             let fields = MessageFields {
                 from,
                 to,
                 inc: seq.inc,
                 seq: seq.seq,
                 base: seq.base,
+                to_inc,
                 sealed: stamp.sealed,
                 body,
             };
             let tag = pair.tag_message(&fields);
+            stamp.to_inc = Some(to_inc);
             stamp.tag = Some(crate::secure::encode_into(&tag, &mut tag_text));
         }
     }

@@ -140,6 +140,7 @@ impl Node {
             }
             _ => {
                 let stamp = Stamp {
+                    to_inc: m.to_inc,
                     sealed: m.sealed,
                     tag: m.tag.as_deref(),
                 };

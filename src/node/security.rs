@@ -3,7 +3,8 @@
 //! ([`Csprng`], given by the caller so that a simulator replays a secure mesh exactly), the
 //! scratch buffers every link's session shares, and the decisions that need the whole node: a
 //! new link's session, whether the key a peer proved in its handshake may use the name its
-//! hello claims, and which links a new trust list revokes.
+//! hello claims (in protocol version 2, the only one secure links carry), and which links
+//! and descriptions a new trust list revokes.
 //!
 //! This file owns that state and those decisions. It must not touch a link's bytes
 //! (`stream.rs` runs each link's session and holds its buffers) nor the signatures and
@@ -120,6 +121,10 @@ impl Node {
     /// check keys against `trust`, and every link whose peer's key `trust` no longer allows
     /// for the peer's name is closed ([`SecureError::Revoked`]). A link whose handshake is
     /// done and whose hello has not come yet is checked against `trust` when it comes.
+    /// Every description held that was signed by a key `trust` no longer allows for its
+    /// origin is forgotten, with the end-to-end keys made from such keys: routes to agents
+    /// known only through them go (`Event::Lose` once shortest paths are computed again), and
+    /// their messages and confirmations through relays are forgeries from then on.
     /// Returns how many links were closed; refuses on a node that is not secure.
     pub fn set_trust(&mut self, trust: Trust, now: Instant) -> Result<usize, Error> {
         self.tick(now);
@@ -150,6 +155,7 @@ impl Node {
         for (link, e) in revoked {
             self.close_link(link, LinkDownReason::Secure(e));
         }
+        self.forget_untrusted();
         self.commit();
         Ok(closed)
     }
@@ -186,9 +192,21 @@ impl Node {
         }
     }
 
-    /// Whether the peer on `link` may use `name`, the name its hello claims: the key it proved
-    /// in the handshake must be trusted for that name. On a plain node, any name goes.
-    pub(super) fn check_peer_key(&self, link: LinkId, name: &str) -> Result<(), LinkDownReason> {
+    /// Whether the peer on `link` may use `name`, the name its hello claims, in protocol
+    /// `version`, the one its hello offers: the key it proved in the handshake must be
+    /// trusted for that name, and the version must be 2 or more. On a plain node, anything
+    /// goes.
+    ///
+    /// A secure link at version 1 would let a member claim v1 peers and names behind them:
+    /// routes to those are not confirmed, and what goes on them is neither numbered, tagged
+    /// nor sealed. No agent of this crate offers 1 on a secure link (`Node::new_secure`
+    /// refuses it), so the peer is not one.
+    pub(super) fn check_peer_key(
+        &self,
+        link: LinkId,
+        name: &str,
+        version: u64,
+    ) -> Result<(), LinkDownReason> {
         let Some(sec) = &self.security else {
             return Ok(());
         };
@@ -202,7 +220,13 @@ impl Node {
         sec.config
             .trust()
             .check(name, key)
-            .map_err(LinkDownReason::Secure)
+            .map_err(LinkDownReason::Secure)?;
+        if version < 2 {
+            return Err(LinkDownReason::Secure(SecureError::Version1 {
+                name: name.to_owned(),
+            }));
+        }
+        Ok(())
     }
 
     /// What to report for `link`, closed by the peer for `reason`: a clean close before the

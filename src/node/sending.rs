@@ -4,7 +4,9 @@
 //! A message goes straight out when it can (best effort, nothing queued ahead, room on the
 //! link); otherwise it waits in its destination's outbox until a route exists, the window and
 //! the link's buffer allow, and (on a confirmed route) the destination confirms it, the
-//! deadline passes or a retransmission timeout resends it.
+//! deadline passes or a retransmission timeout resends it. On secure links only a route on
+//! which messages go numbered, and tagged through relays, counts (`origins.rs`,
+//! `Node::route_for_own`): an unconfirmed one is as none.
 //!
 //! This module owns the [`Outboxes`]: one per destination, the numbering of messages and
 //! streams, and each outbox's timer. It must not touch messages of other agents (relay) nor
@@ -188,7 +190,7 @@ impl Node {
         if *to == *self.name {
             return self.send_to_self(json);
         }
-        let route = self.routing.route(to);
+        let route = self.route_for_own(to);
         let slot = self.outboxes.by_name.get(to).copied();
         let waiting = slot.is_some_and(|s| !self.outboxes.slab[s].is_empty());
         // Best effort with nothing waiting ahead and room on the link: straight out, no copy.
@@ -245,7 +247,8 @@ impl Node {
         let Some(&slot) = self.outboxes.by_name.get(to) else {
             return;
         };
-        if let Some(route) = self.routing.route(to) {
+        let route = self.route_for_own(to);
+        if let Some(route) = route.filter(|&r| self.can_tag_for(to, r)) {
             let ob = &mut self.outboxes.slab[slot];
             let Some((l, tx)) = self.links.get_tx(route.link) else {
                 return;
@@ -307,6 +310,11 @@ impl Node {
                 self.links.blocked.insert(to.into());
             }
         }
+        self.keep_or_drop_outbox(slot, to);
+    }
+
+    /// After a pump: an outbox with work left has its timer armed; an empty one goes.
+    fn keep_or_drop_outbox(&mut self, slot: usize, to: &str) {
         let ob = &self.outboxes.slab[slot];
         // An emptied outbox stays until the timer armed for it fires, if that is within a
         // retransmission timeout: an application that answers and is answered sends its next

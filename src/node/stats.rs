@@ -50,14 +50,18 @@ pub struct Stats {
     /// shortest path from its origin), or, relayed and numbered, in an incarnation above the
     /// one their origin's description states (or from an origin that describes nothing); on
     /// secure links also those that came through relays from an origin whose key is not known
-    /// here yet (its description has not arrived), which cannot be judged.
+    /// here yet (its description has not arrived), which cannot be judged, and messages whose
+    /// tag verifies but that were meant for an earlier run of this agent (a restart raced
+    /// them, or a relay replays them).
     pub rejected: u64,
     /// Secure links: descriptions refused as forged, not signed by a key the trust file allows
     /// for their origin (unsigned, a bad signature, another agent's key, lists or a name that
-    /// are not what was signed). Each was dropped: neither stored nor passed on.
+    /// are not what was signed), or listing v1 peers or names behind them, which no agent of
+    /// a secure mesh has. Each was dropped: neither stored nor passed on.
     pub forged_descriptions: u64,
     /// Secure links: messages refused as forged: through a relay without a valid end-to-end
-    /// tag of their claimed origin (or unnumbered), or sealed and not opening. Each was
+    /// tag of their claimed origin (or unnumbered, or tagged without the run they are for, or
+    /// from a name the trust file allows no key), or sealed and not opening. Each was
     /// dropped: neither passed on nor handed over. A relay checks only that a tag is there;
     /// the destination checks it.
     pub forged_messages: u64,
@@ -92,7 +96,8 @@ pub struct Stats {
     pub handshakes: u64,
     /// Secure links this agent refused or closed for a security reason it found: a failed
     /// handshake (unknown key, bad or missing PSK, garbage, a plaintext peer), a key not
-    /// allowed for the name its hello claims, a tampered or malformed record. Not counted: a
+    /// allowed for the name its hello claims, a hello offering only protocol version 1, a
+    /// tampered or malformed record. Not counted: a
     /// peer closing during the handshake (its own count has it), revocations.
     pub secure_refused: u64,
     /// Secure links closed because a new trust list no longer allowed their peer's key for

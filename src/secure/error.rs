@@ -34,6 +34,12 @@ pub enum SecureError {
     PskMissingHere,
     /// The peer sent a plaintext hello: it is not running in secure mode.
     PlaintextPeer,
+    /// The peer's hello, inside the secure link and under a trusted key, offers only protocol
+    /// version 1, which secure links do not carry (no agent of this crate sends one there).
+    Version1 {
+        /// The name the peer claimed.
+        name: String,
+    },
     /// A handshake message claims more bytes than any handshake message may have.
     HandshakeTooLarge {
         /// The claimed length.
@@ -84,6 +90,8 @@ pub enum SecureError {
 }
 
 impl fmt::Display for SecureError {
+    /// One message per variant, each saying what happened and what the operator can do: a
+    /// table of texts, read best whole, next to each other.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecureError::UnknownKey { key } => write!(
@@ -118,6 +126,12 @@ impl fmt::Display for SecureError {
             SecureError::PlaintextPeer => f.write_str(
                 "the peer speaks plaintext: this agent accepts only secure links; start the \
                  peer with --key and --trust",
+            ),
+            SecureError::Version1 { name } => write!(
+                f,
+                "{name:?} offers only protocol version 1 on a secure link, which carries only \
+                 version 2: its key is trusted, but what runs with it is not this crate's secure \
+                 agent; check what holds that key, and revoke it if it is not yours"
             ),
             SecureError::HandshakeTooLarge { len, max } => write!(
                 f,

@@ -4,10 +4,11 @@
 //!
 //! # What this module owns, and what it must not touch
 //! It sits between the TCP byte stream and the frame codec, one [`Session`] per link: bytes
-//! from the socket go in, plaintext stream bytes for the unchanged [`FrameDecoder`] come out;
-//! plaintext stream bytes go in, bytes for the socket come out. It is sans-IO: no sockets, no
-//! clock (time is a `u64` of milliseconds passed in), and no randomness of its own (the
-//! caller's seeded [`Csprng`], so a simulator runs secure meshes byte for byte reproducibly).
+//! from the socket go in, plaintext stream bytes for the unchanged frame decoder (`frame.rs`)
+//! come out; plaintext stream bytes go in, bytes for the socket come out. It is sans-IO: no
+//! sockets, no clock (time is a `u64` of milliseconds passed in), and no randomness of its own
+//! (the caller's seeded [`Csprng`], so a simulator runs secure meshes byte for byte
+//! reproducibly).
 //!
 //! It knows nothing of frames, names in hellos, routing or delivery. The session only refuses
 //! a peer whose key is trusted for no name at all; whether the key may use the name the peer
@@ -25,7 +26,54 @@
 //! | `text.rs` | base64 and the quoting of names |
 //! | `error.rs` | [`SecureError`], [`FileError`] |
 //!
+//! # Example
+//! Two secure agents on loopback, with keys made in memory (`secretagent keygen` and
+//! [`keygen`] write them to files, which [`Identity::load`], [`Trust::load`] and
+//! [`Psk::load`] read), one message between them:
+//! ```
+//! use std::time::{Duration, Instant};
+//! use secretagent::secure::{Csprng, Identity, Psk, SecureConfig, Trust};
+//! use secretagent::{Agent, Event, Options};
+//!
+//! let mut rng = Csprng::from_os()?;
+//! let (ames, wolf) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+//! let psk = Psk::generate(&mut rng);
+//! // The trust file every agent of the mesh holds: which key may use which name.
+//! let lines = [Trust::line("Ames", ames.public()), Trust::line("Wolf", wolf.public())];
+//! let trust = Trust::parse(&lines.join("\n"), "mesh.trust")?;
+//! let config = |id| SecureConfig::new(id, trust.clone()).with_psk(psk.clone());
+//!
+//! let mut wolf = Agent::new_secure("Wolf", Options::default(), config(wolf))?;
+//! let mut ames = Agent::new_secure("Ames", Options::default(), config(ames))?;
+//! let addr = wolf.listen("127.0.0.1:0")?;
+//! ames.connect(addr)?;
+//! ames.send_message("Wolf", "meet at noon")?; // queued until Ames meets Wolf
+//!
+//! let deadline = Instant::now() + Duration::from_secs(30);
+//! let mut seen = Vec::new();
+//! let body = loop {
+//!     ames.poll(Some(Duration::from_millis(5)))?;
+//!     wolf.poll(Some(Duration::from_millis(5)))?;
+//!     seen.extend(ames.events());
+//!     let got = wolf.events().find_map(|e| match e {
+//!         Event::Message { from, body, .. } if from == "Ames" => Some(body),
+//!         other => { seen.push(other); None }
+//!     });
+//!     if let Some(body) = got {
+//!         break body;
+//!     }
+//!     assert!(Instant::now() < deadline, "no message after 30 s; events: {seen:?}");
+//! };
+//! assert_eq!(body.get(), r#""meet at noon""#);
+//! assert_eq!(wolf.stats().handshakes, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Wire format
+//! The README's "Secure links" section has this and the formats of origins (`origin.rs`'s),
+//! with sizes, test vectors and the threat model; `tests/secure_spec.rs` implements them again
+//! from the primitives and runs them against this module.
+//!
 //! All integers are big-endian.
 //!
 //! **Preamble.** The dialler (the Noise initiator) first sends 4 bytes: `FF 73 61 MM` (`0xFF`,
@@ -34,8 +82,9 @@
 //! reads these bytes as a frame length of over 4 GB, far past any limit, and closes at once. A
 //! secure responder recognises a plaintext hello instead (`00` as first byte and `{` as fifth:
 //! [`SecureError::PlaintextPeer`]), a mode that does not match its own configuration
-//! ([`SecureError::PskMissingOnPeer`], [`SecureError::PskMissingHere`]), and anything else
-//! ([`SecureError::Garbage`]). It builds no Noise state before a valid preamble.
+//! ([`SecureError::PskMissingOnPeer`], [`SecureError::PskMissingHere`]), a mode it does not
+//! know ([`SecureError::UnsupportedMode`]), and anything else ([`SecureError::Garbage`]). It
+//! builds no Noise state before a valid preamble.
 //!
 //! **Handshake.** Noise XX (or XXpsk0) with the prologue `"secretagent secure v1\0"` followed
 //! by the 4 preamble bytes. Each handshake message travels as a 2-byte length and the Noise
@@ -56,7 +105,8 @@
 //!
 //! **Records.** After the handshake, both directions carry records: a 2-byte length `L`
 //! (17 ≤ `L` ≤ 65 535), then a Noise transport message of `L` bytes: ChaCha20-Poly1305 of the
-//! record plaintext with the 16-byte tag at its end, nonces counting from 0 in each direction.
+//! record plaintext (empty associated data) with the 16-byte tag at its end, nonces counting
+//! from 0 in each direction, on through rekeys.
 //! The record plaintext is the data followed by one type byte:
 //! - `00` data: plaintext stream bytes, any split of frames (many frames per record; a frame
 //!   may span records). At most 65 518 data bytes per record.
@@ -67,7 +117,8 @@
 //!   rekey, whichever comes first.
 //!
 //! A record that fails to decrypt is [`SecureError::Tampered`]; a length under 17 is
-//! [`SecureError::BadRecordLength`]; any other type byte is [`SecureError::UnknownRecordType`].
+//! [`SecureError::BadRecordLength`]; any other type byte is [`SecureError::UnknownRecordType`];
+//! a rekey record that carries data is [`SecureError::Garbage`].
 //! There is no recovery inside a stream: the link closes.
 //!
 //! # Where this departs from the first design, and why
@@ -92,8 +143,6 @@
 //! holds at most one handshake message (258 bytes) besides snow's fixed state; nothing is
 //! allocated by a length a peer claims. After a record cut by a read boundary is consumed,
 //! its buffer is freed: an idle established session keeps no record buffer.
-//!
-//! [`FrameDecoder`]: crate::frame::FrameDecoder
 
 mod error;
 mod framing;

@@ -20,9 +20,11 @@
 //! Numbers are 8-byte big-endian, names and bodies their UTF-8 bytes, each field length-
 //! prefixed as above:
 //! - a numbered message ([`PairKey::tag_message`]): `"msg"` (or `"msg sealed"` when its body
-//!   is sealed), origin, destination, incarnation, number, base, and the body's JSON text as
-//!   it travels (for a sealed body, the JSON string of its base64) without the whitespace
-//!   around it;
+//!   is sealed), origin, destination, incarnation, number, base, the destination's
+//!   incarnation, and the body's JSON text as it travels (for a sealed body, the JSON string
+//!   of its base64, quotes included) without the whitespace around it. The destination's
+//!   incarnation binds the message to one run of the destination: a copy kept by a relay
+//!   cannot be handed over again after the destination restarted;
 //! - a confirmation ([`PairKey::tag_confirmation`]): `"ack"`, the agent that confirms, the
 //!   origin it confirms to, the incarnation and the number.
 //!
@@ -106,6 +108,9 @@ pub struct MessageFields<'a> {
     pub seq: u64,
     /// The lowest number the origin has not seen confirmed.
     pub base: u64,
+    /// The destination's incarnation the origin addressed (from the destination's
+    /// description it held).
+    pub to_inc: u64,
     /// Whether the body is sealed.
     pub sealed: bool,
     /// The body's JSON text as it travels (whitespace around it is not covered).
@@ -280,10 +285,11 @@ fn absorb(mut mac: Blake2sMac<U16>, fields: &[&[u8]]) -> Blake2sMac<U16> {
 /// Calls `f` with the fields a message's tag covers.
 fn message_fields<T>(m: &MessageFields<'_>, f: impl FnOnce(&[&[u8]]) -> T) -> T {
     let label: &[u8] = if m.sealed { TAG_MSG_SEALED } else { TAG_MSG };
-    let (inc, seq, base) = (
+    let (inc, seq, base, to_inc) = (
         m.inc.to_be_bytes(),
         m.seq.to_be_bytes(),
         m.base.to_be_bytes(),
+        m.to_inc.to_be_bytes(),
     );
     let body = m.body.trim_matches([' ', '\t', '\n', '\r']);
     f(&[
@@ -293,6 +299,7 @@ fn message_fields<T>(m: &MessageFields<'_>, f: impl FnOnce(&[&[u8]]) -> T) -> T 
         &inc,
         &seq,
         &base,
+        &to_inc,
         body.as_bytes(),
     ])
 }
@@ -399,11 +406,22 @@ mod tests {
             inc: 1,
             seq: 2,
             base: 1,
+            to_inc: 3,
             sealed: false,
             body: "{}",
         };
         let (inc, seq, base) = (1u64.to_be_bytes(), 2u64.to_be_bytes(), 1u64.to_be_bytes());
-        let whole: [&[u8]; 7] = [b"msg", b"Ames", b"Rosenberg", &inc, &seq, &base, b"{}"];
+        let to_inc = 3u64.to_be_bytes();
+        let whole: [&[u8]; 8] = [
+            b"msg",
+            b"Ames",
+            b"Rosenberg",
+            &inc,
+            &seq,
+            &base,
+            &to_inc,
+            b"{}",
+        ];
         assert_eq!(key.tag_message(&fields), from_scratch(&key, &whole));
         let ack: [&[u8]; 5] = [b"ack", b"Rosenberg", b"Ames", &inc, &seq];
         assert_eq!(
@@ -459,6 +477,7 @@ mod tests {
         inc: 7,
         seq: 3,
         base: 2,
+        to_inc: 11,
         sealed: false,
         body: r#"{"a":1}"#,
     };
@@ -486,6 +505,7 @@ mod tests {
             MessageFields { inc: 8, ..MSG },
             MessageFields { seq: 4, ..MSG },
             MessageFields { base: 1, ..MSG },
+            MessageFields { to_inc: 12, ..MSG },
             MessageFields {
                 sealed: true,
                 ..MSG

@@ -16,9 +16,10 @@
 //! core's counters at quiescence.
 //!
 //! The forger's lies about itself are not simulated: its own description stays true. A
-//! member may legitimately lie about its own links (hide some, claim v1 peers or names behind
-//! them), which changes routes through it; the tables would then have to be checked against
-//! the graph it claims rather than the one really up. Forgeries of others change nothing:
+//! member may legitimately lie about its own links (hide some, claim links to agents that do
+//! not list it back), which changes routes through it; the tables would then have to be
+//! checked against the graph it claims rather than the one really up. (Claims of v1 peers or
+//! names behind them are refused as forged on secure links: `sim/members.rs` shows it.) Forgeries of others change nothing:
 //! with every one refused, every invariant holds for the graph really up, the forger's links
 //! included.
 //!
@@ -107,6 +108,7 @@ enum Tagged<'a> {
         to: &'a str,
         inc: u64,
         seq: u64,
+        to_inc: u64,
         body: &'a str,
     },
     Confirmation {
@@ -333,15 +335,18 @@ impl Sim {
         let inc = self.incarnation_of(&from);
         let seq = f.rng.range(1, 50);
         let numbered = format!(r#"{head},"i":{inc},"s":{seq},"b":1"#);
+        // The destination's run, as an origin names it beside its tag.
+        let to_inc = self.incarnation_of(&to_name);
         let what = Tagged::Message {
             from: &from,
             to: &to_name,
             inc,
             seq,
+            to_inc,
             body: &body,
         };
         match (to == y).then(|| self.forged_tag(f, y, what)).flatten() {
-            Some(t) => format!(r#"{numbered},"g":"{t}"}}"#),
+            Some(t) => format!(r#"{numbered},"d":{to_inc},"g":"{t}"}}"#),
             None => format!("{numbered}}}"),
         }
     }
@@ -402,6 +407,7 @@ impl Sim {
                 to,
                 inc,
                 seq,
+                to_inc,
                 body,
             } => key.tag_message(&crate::secure::MessageFields {
                 from,
@@ -409,6 +415,7 @@ impl Sim {
                 inc,
                 seq,
                 base: 1,
+                to_inc,
                 sealed: false,
                 body,
             }),

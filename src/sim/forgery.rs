@@ -118,7 +118,7 @@ fn link_downs(t: &Testbed, i: usize) -> usize {
 }
 
 /// A sends B a numbered message through R; waits until B has it and A has its confirmation.
-fn a_message_goes_through(t: &mut Testbed, [a, _, b, _]: [usize; 4], body: &str) {
+pub(super) fn a_message_goes_through(t: &mut Testbed, [a, _, b, _]: [usize; 4], body: &str) {
     let raw = RawValue::from_string(body.to_owned()).expect("JSON");
     let id = t
         .command(a, |n, now| n.send_message("B", &raw, now))
@@ -256,26 +256,48 @@ fn a_forged_description_of_an_agent_away_reaches_it_when_it_comes_back_and_it_an
     a_message_goes_through(&mut t, s, "1");
 }
 
+/// The agents of the secure mesh, in the order of their stations.
+#[cfg(feature = "secure")]
+pub(super) const SECURE_NAMES: [&str; 4] = ["A", "R", "B", "Mallory"];
+
+/// The key of agent `i` of [`SECURE_NAMES`].
+#[cfg(feature = "secure")]
+pub(super) fn secure_identity(i: usize) -> crate::secure::Identity {
+    crate::secure::Identity::from_seed([i as u8 + 1; 32])
+}
+
+/// A trust list allowing each of `names` (of [`SECURE_NAMES`]) its key.
+#[cfg(feature = "secure")]
+pub(super) fn secure_trust(names: &[&str]) -> crate::secure::Trust {
+    let mut trust = crate::secure::Trust::new();
+    for (i, n) in SECURE_NAMES.iter().enumerate() {
+        if names.contains(n) {
+            trust.insert(n, *secure_identity(i).public());
+        }
+    }
+    trust
+}
+
+/// Starts agent `i` of [`SECURE_NAMES`] on secure links, trusting them all, sealing its
+/// bodies when `seal`; its randomness comes from `seed`. Returns its station.
+#[cfg(feature = "secure")]
+pub(super) fn secure_station(t: &mut Testbed, i: usize, seal: bool, seed: u8) -> usize {
+    use crate::node::Node;
+    use crate::secure::{Csprng, SecureConfig};
+    let trust = secure_trust(&SECURE_NAMES);
+    let config = SecureConfig::new(secure_identity(i), trust).with_sealed_bodies(seal);
+    t.add_with(|inc, now| {
+        let rng = Csprng::from_seed([seed; 32]);
+        Node::new_secure(SECURE_NAMES[i], opts(), inc, now, config, rng)
+    })
+}
+
 /// The same mesh on secure links: every agent trusts every other's key, and Mallory is one of
 /// them. Her forgeries go through her own core, inside its link to A.
 #[cfg(feature = "secure")]
-fn secure_mesh(seal: bool) -> (Testbed, [usize; 4]) {
-    use crate::node::Node;
-    use crate::secure::{Csprng, Identity, SecureConfig, Trust};
-    let names = ["A", "R", "B", "Mallory"];
-    let id = |i: usize| Identity::from_seed([i as u8 + 1; 32]);
-    let mut trust = Trust::new();
-    for (i, n) in names.iter().enumerate() {
-        trust.insert(n, *id(i).public());
-    }
+pub(super) fn secure_mesh(seal: bool) -> (Testbed, [usize; 4]) {
     let mut t = Testbed::new();
-    let s = [0, 1, 2, 3].map(|i| {
-        let config = SecureConfig::new(id(i), trust.clone()).with_sealed_bodies(seal);
-        t.add_with(|inc, now| {
-            let rng = Csprng::from_seed([i as u8; 32]);
-            Node::new_secure(names[i], opts(), inc, now, config, rng)
-        })
-    });
+    let s = [0, 1, 2, 3].map(|i| secure_station(&mut t, i, seal, i as u8));
     let [a, r, b, m] = s;
     t.connect(a, r);
     t.connect(b, r);

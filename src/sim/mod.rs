@@ -53,6 +53,8 @@ mod faults;
 mod forger;
 #[cfg(test)]
 mod forgery;
+#[cfg(all(test, feature = "secure"))]
+mod members;
 mod net;
 #[cfg(test)]
 mod never;

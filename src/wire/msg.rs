@@ -6,17 +6,22 @@
 //! a relay passes it on byte for byte. Nearly every frame on a busy link is one of these.
 //!
 //! # Authenticated and sealed messages (secure mode)
-//! Two fields, after every other, serve agents on secure links (`node/origins.rs` says when
-//! they are written and checked; a plain agent ignores them, and a relay passes them on as
-//! they came):
+//! Three fields serve agents on secure links (`node/origins.rs` says when they are written
+//! and checked; a plain agent never writes them and ignores them, and a relay passes them on
+//! as they came):
+//! - `"d":INC`, after the numbers: the destination's incarnation, as the origin knew it from
+//!   the destination's description when it wrote the message. A destination in another run
+//!   drops the message (it was meant for an earlier run, or replayed), and the origin resends
+//!   it with the value of the description it learns.
 //! - `"e":true`: the body is sealed for the destination. `m` is then a JSON string, the
 //!   standard padded base64 of a 24-byte random nonce followed by the XChaCha20-Poly1305
 //!   ciphertext of the original body's JSON text and its 16-byte tag (`secure::PairKey`
 //!   says with which key and associated data). Absent, or `false`, means a plain body.
 //! - `"g":TAG`: the end-to-end tag, the standard padded base64 (24 characters) of the
 //!   16-byte keyed BLAKE2s that only the origin and the destination can make, over the
-//!   origin, the destination, the incarnation, the number, the base, whether the body is
-//!   sealed and the body's JSON text without surrounding whitespace
+//!   origin, the destination, the incarnation, the number, the base, the destination's
+//!   incarnation, whether the body is sealed and the body's JSON text without surrounding
+//!   whitespace
 //!   (`secure::PairKey::tag_message`). Not the hop count: relays change it.
 use std::borrow::Cow;
 
@@ -44,6 +49,8 @@ pub(crate) struct Msg<'a> {
     pub(crate) hops: Option<u64>,
     /// `i`, `s`, `b`: the end-to-end identity of a message sent for confirmed delivery (v2).
     pub(crate) seq: Option<Seq>,
+    /// `d`: the destination's incarnation the origin addressed (secure mode).
+    pub(crate) to_inc: Option<u64>,
     /// `e`: the body is sealed for the destination (secure mode).
     pub(crate) sealed: bool,
     /// `g`: the end-to-end tag, in base64 (secure mode).
@@ -53,10 +60,12 @@ pub(crate) struct Msg<'a> {
     pub(crate) hops_at: Option<(usize, usize)>,
 }
 
-/// What an own message carries to show its origin (secure mode): whether its body is sealed,
-/// and its end-to-end tag in base64.
+/// What an own message carries to show its origin (secure mode): the destination's
+/// incarnation it is meant for, whether its body is sealed, and its end-to-end tag in base64.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Stamp<'a> {
+    /// Write `"d":INC`.
+    pub(crate) to_inc: Option<u64>,
     /// Write `"e":true`.
     pub(crate) sealed: bool,
     /// Write `"g":TAG`.
@@ -70,6 +79,7 @@ impl PartialEq for Msg<'_> {
             && self.body.get() == other.body.get()
             && self.hops == other.hops
             && self.seq == other.seq
+            && self.to_inc == other.to_inc
             && self.sealed == other.sealed
             && self.tag == other.tag
     }
@@ -89,7 +99,8 @@ pub(crate) struct Seq {
 
 /// The message frame exactly as this crate emits it, read without the envelope:
 /// `{"c":"msg","f":F,"t":T,"m":BODY}`, then optionally `,"h":H`, then optionally
-/// `,"i":I,"s":S,"b":B`, then optionally `,"e":true`, then optionally `,"g":"TAG"`, then `}`
+/// `,"i":I,"s":S,"b":B`, then optionally `,"d":D`, then optionally `,"e":true`, then
+/// optionally `,"g":"TAG"`, then `}`
 /// as the last byte; no whitespace outside the body (but
 /// before it, which the envelope skips too); names
 /// without escapes or control characters, within the naming rules; numbers as plain digits
@@ -123,6 +134,10 @@ pub(super) fn fast_msg(text: &str) -> Option<Msg<'_>> {
         }
         None => None,
     };
+    let to_inc = match cur.eat(b",\"d\":") {
+        Some(()) => Some(cur.number()?),
+        None => None,
+    };
     let sealed = cur.eat(b",\"e\":true").is_some();
     let tag = cur.tag()?;
     cur.close()?;
@@ -132,6 +147,7 @@ pub(super) fn fast_msg(text: &str) -> Option<Msg<'_>> {
         body,
         hops,
         seq,
+        to_inc,
         sealed,
         tag: tag.map(Cow::Borrowed),
         hops_at,
@@ -159,6 +175,7 @@ pub(super) fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
         body,
         hops,
         seq,
+        to_inc: optional_u64(env.d, command, "d")?,
         sealed: optional_bool(env.e, command, "e")?,
         tag: optional_str(env.g, command, "g")?,
         hops_at: None,
@@ -166,8 +183,8 @@ pub(super) fn parse_msg<'a>(env: &Envelope<'a>) -> Result<Msg<'a>, WireError> {
 }
 
 /// Appends `{"c":"msg","f":FROM,"t":TO,"m":BODY}`, with `,"h":HOPS` when `hops` is given,
-/// `,"i":INC,"s":SEQ,"b":BASE` for a confirmed message, and what `stamp` says (`,"e":true`,
-/// `,"g":TAG`). `body` is raw JSON, copied as is.
+/// `,"i":INC,"s":SEQ,"b":BASE` for a confirmed message, and what `stamp` says (`,"d":INC`,
+/// `,"e":true`, `,"g":TAG`). `body` is raw JSON, copied as is.
 pub(crate) fn emit_msg(
     out: &mut Vec<u8>,
     from: &str,
@@ -195,6 +212,10 @@ pub(crate) fn emit_msg(
             write_u64(b, q.seq);
             b.extend_from_slice(b",\"b\":");
             write_u64(b, q.base);
+        }
+        if let Some(d) = stamp.to_inc {
+            b.extend_from_slice(b",\"d\":");
+            write_u64(b, d);
         }
         if stamp.sealed {
             b.extend_from_slice(b",\"e\":true");
@@ -473,22 +494,29 @@ mod tests {
         });
         let tag = "AAECAwQFBgcICQoLDA0ODw==";
         let mut out = Vec::new();
-        for (hops, seq, sealed, tag) in [
-            (Some(1), seq, true, Some(tag)),
-            (Some(3), seq, false, Some(tag)),
-            (None, seq, true, None),
-            (None, None, false, Some("")),
+        let top = Some(crate::wire::MAX_NUMBER);
+        for (hops, seq, to_inc, sealed, tag) in [
+            (Some(1), seq, Some(7), true, Some(tag)),
+            (Some(3), seq, top, false, Some(tag)),
+            (Some(3), seq, None, false, Some(tag)),
+            (None, seq, Some(0), true, None),
+            (None, None, Some(5), false, None),
+            (None, None, None, false, Some("")),
         ] {
             out.clear();
-            let stamp = Stamp { sealed, tag };
+            let stamp = Stamp {
+                to_inc,
+                sealed,
+                tag,
+            };
             emit_msg(&mut out, "A", "B", r#""c2VhbGVk""#, hops, seq, stamp);
             assert!(agree(&out[4..]), "{}", String::from_utf8_lossy(&out));
             let Ok(Wire::Msg(m)) = parse(&out[4..], 1) else {
                 panic!()
             };
             assert_eq!(
-                (m.hops, m.seq, m.sealed, m.tag.as_deref()),
-                (hops, seq, sealed, tag)
+                (m.hops, m.seq, m.to_inc, m.sealed, m.tag.as_deref()),
+                (hops, seq, to_inc, sealed, tag)
             );
         }
         assert_eq!(
@@ -496,8 +524,7 @@ mod tests {
             br#"{"c":"msg","f":"A","t":"B","m":"c2VhbGVk","g":""}"#
         );
         // Every prefix and single-byte change of a sealed, tagged one, on both paths.
-        let base =
-            br#"{"c":"msg","f":"A","t":"B","m":"x","h":2,"i":1,"s":2,"b":1,"e":true,"g":"q+/="}"#;
+        let base = br#"{"c":"msg","f":"A","t":"B","m":"x","h":2,"i":1,"s":2,"b":1,"d":30,"e":true,"g":"q+/="}"#;
         assert!(agree(base));
         for n in 0..base.len() {
             agree(&base[..n]);
@@ -512,6 +539,8 @@ mod tests {
             &br#"{"c":"msg","f":"A","t":"B","m":1,"g":"t","e":true}"#[..],
             br#"{"c":"msg","f":"A","t":"B","m":1,"e":false}"#,
             br#"{"c":"msg","f":"A","t":"B","m":1,"g":"a\/b"}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"d":1,"i":1,"s":2,"b":3}"#,
+            br#"{"c":"msg","f":"A","t":"B","m":1,"i":1,"s":2,"b":3,"g":"t","d":1}"#,
         ] {
             assert!(!agree(frame), "{}", String::from_utf8_lossy(frame));
             assert!(parse(frame, 1).is_ok());
@@ -524,6 +553,14 @@ mod tests {
             (
                 br#"{"c":"msg","f":"A","t":"B","m":1,"g":[1]}"#,
                 "\"g\" is not a string",
+            ),
+            (
+                br#"{"c":"msg","f":"A","t":"B","m":1,"d":"1"}"#,
+                "\"d\" is not a non-negative integer",
+            ),
+            (
+                br#"{"c":"msg","f":"A","t":"B","m":1,"i":1,"s":1,"b":1,"d":9007199254740993}"#,
+                "\"d\"",
             ),
         ] {
             assert!(!agree(frame));

@@ -27,6 +27,8 @@ pub struct Config {
     pub opts: Options,
     /// How long `quit` waits for what was sent to be confirmed.
     pub linger: Duration,
+    /// What makes the agent secure: `--key`, `--trust`, ...
+    pub secure: crate::secure::Args,
 }
 
 impl Default for Config {
@@ -37,12 +39,16 @@ impl Default for Config {
             connect: Vec::new(),
             opts: Options::default(),
             linger: DEFAULT_LINGER,
+            secure: crate::secure::Args::default(),
         }
     }
 }
 
 pub enum Parsed {
     Run(Box<Config>),
+    /// `secretagent keygen ...`.
+    #[cfg(feature = "secure")]
+    Keygen(crate::keygen::Keygen),
     Help,
     Version,
 }
@@ -50,12 +56,12 @@ pub enum Parsed {
 /// One flag. `value` names its argument in the help ("" for a switch); `set` applies it and
 /// says what was wrong in words that follow the flag's name ("takes ..., not ...");
 /// `default` shows its default, read from [`Config::default`].
-struct Flag {
-    name: &'static str,
-    value: &'static str,
-    help: &'static str,
-    set: fn(&mut Config, &str) -> Result<(), String>,
-    default: Option<fn(&Config) -> String>,
+pub struct Flag {
+    pub name: &'static str,
+    pub value: &'static str,
+    pub help: &'static str,
+    pub set: fn(&mut Config, &str) -> Result<(), String>,
+    pub default: Option<fn(&Config) -> String>,
 }
 
 fn millis(v: &str, min: u64) -> Result<Duration, String> {
@@ -319,12 +325,42 @@ const FLAGS: &[Flag] = &[
     },
 ];
 
+/// Splits `--flag=value` (only a long flag has an inline value).
+pub fn split_flag(arg: &str) -> (&str, Option<&str>) {
+    match arg.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+        _ => (arg, None),
+    }
+}
+
+/// The value of `flag`: `inline` (after `=`) or the next argument, which must not be an
+/// option. `what` names the value in errors.
+pub fn flag_value(
+    flag: &str,
+    what: &str,
+    inline: Option<&str>,
+    args: &mut impl Iterator<Item = OsString>,
+) -> Result<String, String> {
+    if let Some(v) = inline {
+        return Ok(v.to_owned());
+    }
+    match args.next().map(utf8).transpose()? {
+        Some(v) if !v.starts_with("--") => Ok(v),
+        Some(v) => Err(format!("{flag} needs a value ({what}), not the option {v}")),
+        None => Err(format!("{flag} needs a value ({what})")),
+    }
+}
+
 /// Reads the arguments (without the program's name).
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|a| a == "keygen") {
+        args.next();
+        return crate::keygen::parse(args);
+    }
     let mut config = Config::default();
     let mut name = None;
     let mut only_names = false;
-    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = utf8(arg)?;
         if only_names || !arg.starts_with('-') {
@@ -336,10 +372,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, St
             name = Some(arg);
             continue;
         }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
-            _ => (arg.as_str(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         let special = match flag {
             "--" if inline.is_none() => {
                 only_names = true;
@@ -357,27 +390,22 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, St
         }
         let f = FLAGS
             .iter()
+            .chain(crate::secure::FLAGS)
             .find(|f| f.name == flag)
             .ok_or_else(|| unknown(flag))?;
         let value = match (f.value, inline) {
             ("", None) => String::new(),
             ("", Some(_)) => return Err(format!("{flag} takes no value")),
-            (_, Some(v)) => v.to_owned(),
-            (what, None) => match args.next().map(utf8).transpose()? {
-                Some(v) if !v.starts_with("--") => v,
-                Some(v) => {
-                    return Err(format!("{flag} needs a value ({what}), not the option {v}"));
-                }
-                None => return Err(format!("{flag} needs a value ({what})")),
-            },
+            (what, inline) => flag_value(flag, what, inline, &mut args)?,
         };
         (f.set)(&mut config, &value).map_err(|e| format!("{flag} {e}"))?;
     }
     config.name = name.ok_or("the agent's NAME is missing")?;
+    crate::secure::check(&config.secure)?;
     Ok(Parsed::Run(Box::new(config)))
 }
 
-fn utf8(arg: OsString) -> Result<String, String> {
+pub fn utf8(arg: OsString) -> Result<String, String> {
     arg.into_string()
         .map_err(|a| format!("argument \"{}\" is not UTF-8", a.to_string_lossy()))
 }
@@ -407,8 +435,12 @@ messages flowing when links break, by relaying through other agents. Commands ar
 JSON lines on stdin; events are printed as JSON lines on stdout, one per line, flushed.
 
 Usage: secretagent [OPTIONS] NAME
-       secretagent [OPTIONS] -- NAME      (a NAME that begins with \"-\")
+       secretagent [OPTIONS] -- NAME          (a NAME that begins with \"-\")
+       secretagent keygen [--dir DIR] NAME    make an agent's secret key (see Making keys)
+       secretagent keygen --psk FILE          make a mesh's pre-shared key
+";
 
+const OPTIONS_HEAD: &str = "
 Options (\"--flag VALUE\" or \"--flag=VALUE\"; MS is milliseconds):
 ";
 
@@ -422,6 +454,10 @@ Commands on stdin, one JSON object per line:
   {"cmd":"listen","addr":ADDR}            accept links on ADDR as --listen does; answer: listening
   {"cmd":"members"}                       answer: members
   {"cmd":"graph"}                         answer: graph, the mesh as this agent sees it
+  {"cmd":"reload"}                        read the --trust file again: links whose key it no
+                                          longer allows for their name close; answer: reloaded.
+                                          A file that does not parse is an error, and the
+                                          trust read before stays in force
   {"cmd":"quit"}                          leave: take no new work, send what is queued, wait
                                           for confirmations (at most --linger), close every
                                           link cleanly; answer: quit. Lines after it are not
@@ -452,6 +488,9 @@ Events on stdout:
                                                           filled, v1 agents boxed, its links
                                                           bold, what it cannot reach in red
                                                           (jq -r .dot | dot -Tsvg draws it)
+  {"event":"reloaded","trusted":N,"closed":M}             the trust file was read again: it
+                                                          trusts N name-key pairs; M links
+                                                          whose key it no longer allows closed
   {"event":"quit","unconfirmed":N}                        every link is closed, N messages were
                                                           left unconfirmed (each had its
                                                           undeliverable line); the last line
@@ -460,18 +499,36 @@ Events on stdout:
                                                           --trace-relays)
   {"event":"error","error":TEXT}                          a bad command, a failed dial (once
                                                           per run of failures), a link closed
-                                                          by an error, or the agent failing
+                                                          by an error (a secure link refused:
+                                                          unknown key, bad PSK, ...), or the
+                                                          agent failing
   Answers to a command that carried an "id" end with "cmd_id":ANY.
 
 Exit status: 0 after quit, or when stdout is closed; 1 when the agent itself fails; 2 for a
-usage error.
+usage error or a key, trust or PSK file that cannot be read. keygen: 0 once the file is
+written; 1 when it cannot be (it exists, say); 2 for a usage error.
 "#;
 
 /// `--help`: generated from the flag table, then the commands and events.
 pub fn help() -> String {
-    let defaults = Config::default();
     let mut s = format!("{}\n{HEAD}", version());
-    for f in FLAGS {
+    s.push_str(crate::secure::NOTE);
+    s.push_str(OPTIONS_HEAD);
+    flag_lines(&mut s, FLAGS);
+    option_line(&mut s, "-h, --help", "print this help and exit");
+    option_line(
+        &mut s,
+        "-V, --version",
+        "print the name and version and exit",
+    );
+    crate::secure::help(&mut s);
+    s.push_str(TAIL);
+    s
+}
+
+pub fn flag_lines(s: &mut String, flags: &[Flag]) {
+    let defaults = Config::default();
+    for f in flags {
         let mut left = f.name.to_owned();
         if !f.value.is_empty() {
             left = format!("{left} {}", f.value);
@@ -480,25 +537,18 @@ pub fn help() -> String {
         if let Some(default) = f.default {
             let _ = write!(text, " (default {})", default(&defaults));
         }
-        option_line(&mut s, &left, &text);
+        option_line(s, &left, &text);
     }
-    option_line(&mut s, "-h, --help", "print this help and exit");
-    option_line(
-        &mut s,
-        "-V, --version",
-        "print the name and version and exit",
-    );
-    s.push_str(TAIL);
-    s
 }
 
 /// `  LEFT   TEXT`, TEXT wrapped to 96 columns under itself.
-fn option_line(s: &mut String, left: &str, text: &str) {
+pub fn option_line(s: &mut String, left: &str, text: &str) {
     const COLUMN: usize = 32;
     const WIDTH: usize = 96;
     let _ = write!(s, "  {left:<w$}", w = COLUMN - 2);
     let mut col = COLUMN;
     if left.len() + 4 > COLUMN {
+        s.truncate(s.trim_end_matches(' ').len());
         s.push('\n');
         s.push_str(&" ".repeat(COLUMN));
         col = COLUMN;
@@ -661,11 +711,15 @@ mod tests {
     #[test]
     fn help_lists_every_flag_with_the_librarys_defaults() {
         let h = help();
-        for f in FLAGS {
+        for f in FLAGS.iter().chain(crate::secure::FLAGS) {
             assert!(h.contains(&format!("  {} ", f.name)), "{} missing", f.name);
         }
         assert!(h.contains("(default 5000)") && h.contains("(default 16777216)"));
         assert!(h.contains("(default 30000)") && h.contains("(default 600000)"));
         assert!(h.lines().all(|l| l.len() <= 100), "a help line is too long");
+        assert!(
+            h.lines().all(|l| l == l.trim_end()),
+            "a help line ends in spaces"
+        );
     }
 }

@@ -26,6 +26,7 @@ pub enum Command {
     },
     Members,
     Graph,
+    Reload,
     Quit,
 }
 
@@ -36,7 +37,7 @@ pub enum Who {
     Connect(u64),
 }
 
-const COMMANDS: &str = "send, connect, disconnect, listen, members, graph, quit";
+const COMMANDS: &str = "send, connect, disconnect, listen, members, graph, reload, quit";
 
 /// The fields each command takes, besides `cmd`.
 fn fields_of(cmd: &str) -> Option<&'static [&'static str]> {
@@ -44,7 +45,7 @@ fn fields_of(cmd: &str) -> Option<&'static [&'static str]> {
         "send" => &["to", "msg", "within", "id"],
         "connect" | "listen" => &["addr", "id"],
         "disconnect" => &["who", "id"],
-        "members" | "graph" | "quit" => &["id"],
+        "members" | "graph" | "reload" | "quit" => &["id"],
         _ => return None,
     })
 }
@@ -131,6 +132,7 @@ fn command(mut fields: Fields<'_>) -> Result<Command, String> {
         },
         "members" => Command::Members,
         "graph" => Command::Graph,
+        "reload" => Command::Reload,
         _ => Command::Quit,
     })
 }
@@ -215,6 +217,7 @@ mod tests {
         assert!(matches!(ok(r#" {"cmd":"members"} "#), Command::Members));
         assert!(matches!(ok(r#"{"cmd":"graph","id":1}"#), Command::Graph));
         assert!(matches!(ok(r#"{"cmd":"quit"}"#), Command::Quit));
+        assert!(matches!(ok(r#"{"cmd":"reload","id":2}"#), Command::Reload));
         assert!(matches!(
             ok(r#"{"cmd":"disconnect","who":3}"#),
             Command::Disconnect {

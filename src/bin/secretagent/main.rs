@@ -3,15 +3,20 @@
 //! command and event; the README's "The command-line agent" says the same.
 //!
 //! This file is the event loop: it runs commands and prints events. `args` reads the command
-//! line, `commands` a stdin line, `stdin` splits stdin into lines on a thread of its own.
+//! line, `commands` a stdin line, `stdin` splits stdin into lines on a thread of its own,
+//! `secure` does what secure mode adds (the key and trust files, `reload`), `keygen` makes
+//! their keys.
 
 mod args;
 mod commands;
+mod keygen;
+mod secure;
 mod stdin;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::TryRecvError;
 use std::time::Duration;
@@ -169,6 +174,8 @@ struct Cli {
     failing: BTreeSet<ConnectId>,
     /// What `Event::ShutdownComplete` left unconfirmed, once it came.
     shut_down: Option<Vec<(Name, MessageId)>>,
+    /// `--trust`, which `reload` reads again; none for a plain agent.
+    trust_file: Option<PathBuf>,
 }
 
 impl Cli {
@@ -227,6 +234,14 @@ impl Cli {
             }
             Command::Members => self.members(out, reply),
             Command::Graph => reply.answer(out, "graph", &[("dot", &self.agent.graph())]),
+            Command::Reload => match secure::reload(&mut self.agent, self.trust_file.as_ref()) {
+                Ok(r) => reply.answer(
+                    out,
+                    "reloaded",
+                    &[("trusted", &r.trusted), ("closed", &r.closed)],
+                ),
+                Err(e) => reply.error(out, e),
+            },
             Command::Quit => return ControlFlow::Break(self.quit(out, reply)),
         }
         ControlFlow::Continue(())
@@ -369,6 +384,8 @@ impl Cli {
 fn main() -> ExitCode {
     let config = match args::parse_args(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(c)) => *c,
+        #[cfg(feature = "secure")]
+        Ok(Parsed::Keygen(made)) => return keygen::run(&made),
         Ok(Parsed::Help) => return print_and_exit(&args::help()),
         Ok(Parsed::Version) => return print_and_exit(&format!("{}\n", args::version())),
         Err(e) => {
@@ -401,9 +418,13 @@ fn print_and_exit(text: &str) -> ExitCode {
 }
 
 fn run(config: Config) -> ExitCode {
-    let agent = match Agent::new(&config.name, config.opts) {
-        Ok(a) => a,
-        Err(e) => {
+    let (agent, trust_file) = match secure::agent(&config) {
+        Ok(made) => made,
+        Err(secure::Startup::Files(e)) => {
+            eprintln!("secretagent: {e}");
+            return ExitCode::from(2);
+        }
+        Err(secure::Startup::Agent(e)) => {
             eprintln!("secretagent: {e}\n{}", args::HINT);
             return ExitCode::from(2);
         }
@@ -420,6 +441,7 @@ fn run(config: Config) -> ExitCode {
         redial,
         failing: BTreeSet::new(),
         shut_down: None,
+        trust_file,
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

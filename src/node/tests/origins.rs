@@ -65,14 +65,31 @@ fn secure(seal: bool) -> Script {
 /// A description of `origin` (incarnation 1, version `seq`) listing `n`, signed by `signer`
 /// naming `key` as the key that signed; unsigned when `signer` is `None`.
 fn lsa(origin: &str, seq: u64, n: &[&str], signer: Option<(&str, &str)>) -> String {
-    let lists = serde_json::to_string(n).unwrap();
-    let plain = format!(r#"{{"c":"lsa","o":"{origin}","i":1,"s":{seq},"n":{lists},"x":[]"#);
+    lsa_lists(origin, (1, seq), [n, &[], &[]], signer)
+}
+
+/// A description of `origin` at `(inc, seq)` with the lists `n`, `p` and `x`, signed as
+/// [`lsa`] signs.
+fn lsa_lists(
+    origin: &str,
+    (inc, seq): (u64, u64),
+    [n, p, x]: [&[&str]; 3],
+    signer: Option<(&str, &str)>,
+) -> String {
+    let [ln, lp, lx] = [n, p, x].map(|l| serde_json::to_string(l).unwrap());
+    // As this crate writes one: "p" only when it lists something.
+    let lp = if p.is_empty() {
+        String::new()
+    } else {
+        format!(r#","p":{lp}"#)
+    };
+    let plain = format!(r#"{{"c":"lsa","o":"{origin}","i":{inc},"s":{seq},"n":{ln}{lp},"x":{lx}"#);
     let Some((signer, key)) = signer else {
         return format!("{plain}}}");
     };
     let mut bytes = Vec::new();
-    let (mut ns, mut p, mut x) = (n.iter().copied(), std::iter::empty(), std::iter::empty());
-    signed_description(&mut bytes, origin, 1, seq, [&mut ns, &mut p, &mut x]);
+    let [mut ns, mut ps, mut xs] = [n, p, x].map(|l| l.iter().copied());
+    signed_description(&mut bytes, origin, inc, seq, [&mut ns, &mut ps, &mut xs]);
     let (key, sig) = (id(key).public().to_bytes(), id(signer).sign(&bytes));
     format!(r#"{plain},"k":"{}","g":"{}"}}"#, b64(&key), b64(&sig))
 }
@@ -265,13 +282,17 @@ fn copies_of_what_is_held_are_not_checked() {
     assert_eq!(s.node.stats().forged_descriptions, 0);
 }
 
-/// A numbered message from `from` to `to`, with `tag` (base64) when given.
+/// Me's incarnation.
+const ME_INC: u64 = 7;
+
+/// A numbered message from `from` to `to`, with `tag` (base64) when given, and then for Me's
+/// run.
 fn msg(from: &str, to: &str, seq: u64, body: &str, tag: Option<&str>) -> String {
-    let tag = tag.map_or(String::new(), |t| format!(r#","g":"{t}""#));
+    let tag = tag.map_or(String::new(), |t| format!(r#","d":{ME_INC},"g":"{t}""#));
     format!(r#"{{"c":"msg","f":"{from}","t":"{to}","m":{body},"h":2,"i":1,"s":{seq},"b":1{tag}}}"#)
 }
 
-/// The tag `key` gives a numbered message of `from`'s incarnation 1.
+/// The tag `key` gives a numbered message of `from`'s incarnation 1, for Me's run.
 fn tag(key: &PairKey, from: &str, to: &str, seq: u64, body: &str) -> String {
     b64(&key.tag_message(&MessageFields {
         from,
@@ -279,6 +300,7 @@ fn tag(key: &PairKey, from: &str, to: &str, seq: u64, body: &str) -> String {
         inc: 1,
         seq,
         base: 1,
+        to_inc: ME_INC,
         sealed: false,
         body,
     }))
@@ -390,10 +412,11 @@ fn own_messages_are_tagged_through_relays_and_only_a_genuine_confirmation_counts
     let out = s.sent(0);
     assert_eq!(out.len(), 2, "{out:?}");
     let parse = |f: &str| match crate::wire::parse(f.as_bytes(), 10) {
-        Ok(crate::wire::Wire::Msg(m)) => (m.tag.map(|t| t.to_string()), m.seq),
+        Ok(crate::wire::Wire::Msg(m)) => (m.tag.map(|t| t.to_string()), m.seq, m.to_inc),
         other => panic!("{other:?}"),
     };
-    let (tag_c, seq_c) = parse(&out[0]);
+    let (tag_c, seq_c, to_inc) = parse(&out[0]);
+    assert_eq!(to_inc, Some(1), "C's run, from its description");
     let seq_c = seq_c.unwrap();
     let t = crate::secure::decode_exact::<16>(&tag_c.expect("tagged through A")).unwrap();
     let fields = MessageFields {
@@ -402,11 +425,13 @@ fn own_messages_are_tagged_through_relays_and_only_a_genuine_confirmation_counts
         inc: seq_c.inc,
         seq: seq_c.seq,
         base: seq_c.base,
+        to_inc: 1,
         sealed: false,
         body: r#"{"q":1}"#,
     };
     assert!(pair("C", "Me").verify_message(&fields, &t));
     assert_eq!(parse(&out[1]).0, None, "no tag straight to A");
+    assert_eq!(parse(&out[1]).2, None, "nor a run");
 
     let ack = |from: &str, seq: u64, tag: Option<String>| {
         let tag = tag.map_or(String::new(), |t| format!(r#","g":"{t}""#));
@@ -483,11 +508,12 @@ fn sealed_bodies_round_trip_and_a_relay_cannot_read_them() {
             inc: 1,
             seq,
             base: 1,
+            to_inc: ME_INC,
             sealed: true,
             body: &body,
         });
         format!(
-            r#"{{"c":"msg","f":"C","t":"Me","m":{body},"h":2,"i":1,"s":{seq},"b":1,"e":true,"g":"{}"}}"#,
+            r#"{{"c":"msg","f":"C","t":"Me","m":{body},"h":2,"i":1,"s":{seq},"b":1,"d":{ME_INC},"e":true,"g":"{}"}}"#,
             b64(&t)
         )
     };
@@ -517,4 +543,276 @@ fn a_sealed_body_too_large_once_sealed_is_refused_when_sent() {
         s.node.send_message("C", &body, now),
         Err(SendError::TooLarge { .. })
     ));
+}
+
+/// Whether "Me" keeps a pair key with `name`.
+fn keeps_pair_with(s: &Script, name: &str) -> bool {
+    let sec = s.node.security.as_ref().expect("a secure node");
+    sec.origins.pair_keys().any(|n| n == name)
+}
+
+#[test]
+fn a_description_listing_v1_peers_or_names_behind_them_is_forged_however_it_is_signed() {
+    let mut s = mesh(true);
+    // No agent of a secure mesh has a v1 peer: a member's genuinely signed claim of one, or
+    // of a name behind one, would draw traffic for that name on a route that is not
+    // confirmed, where nothing is numbered, tagged or sealed.
+    let cases = [
+        (
+            "a name behind a v1 peer, of a new member",
+            lsa_lists(
+                "Mallory",
+                (1, 1),
+                [&["A"], &[], &["Victor"]],
+                Some(("Mallory", "Mallory")),
+            ),
+        ),
+        (
+            "a v1 peer, of a known agent",
+            lsa_lists("C", (1, 2), [&["A"], &["Victor"], &[]], Some(("C", "C"))),
+        ),
+        (
+            "both, naming a trusted agent",
+            lsa_lists("C", (1, 3), [&["A"], &["Old"], &["D"]], Some(("C", "C"))),
+        ),
+    ];
+    for (k, (what, frame)) in cases.iter().enumerate() {
+        s.recv(0, frame);
+        assert_eq!(s.node.stats().forged_descriptions, k as u64 + 1, "{what}");
+        assert_eq!(s.sent(1), Vec::<String>::new(), "{what}: not passed on");
+        assert!(s.actions().is_empty(), "{what}: the link stays");
+    }
+    assert!(s.node.lsdb().get("Mallory").is_none());
+    assert_eq!(s.node.lsdb().get("C").map(|v| v.seq), Some(1));
+    s.advance(1000);
+    for name in ["Victor", "Old", "D", "Mallory"] {
+        assert_eq!(s.node.route(name), None, "{name}");
+    }
+    // A message for the claimed name waits, as for any name nobody reaches.
+    let now = s.now();
+    let body = RawValue::from_string(r#""for Victor only""#.into()).unwrap();
+    s.node.send_message("Victor", &body, now).unwrap();
+    assert_eq!(s.sent(0), Vec::<String>::new());
+    assert_eq!(s.node.queued_for("Victor"), 1);
+}
+
+#[test]
+fn a_hello_offering_only_version_1_on_a_secure_link_is_refused() {
+    let mut s = mesh(false);
+    s.up(2, LinkOrigin::Accepted);
+    s.handshake(2, "D");
+    s.recv(2, r#"{"c":"hi!","mynameis":"D","iknow":["Victor"]}"#);
+    let actions = s.actions();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Close { link, .. } if *link == LinkId(2))),
+        "{actions:?}"
+    );
+    let events = s.events();
+    let reason = events.iter().find_map(|e| match e {
+        Event::LinkDown { reason, .. } => Some(reason.to_string()),
+        _ => None,
+    });
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("\"D\" offers only protocol version 1")),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, Event::LinkUp { .. })));
+    assert_eq!(s.node.stats().secure_refused, 1);
+    s.advance(1000);
+    assert_eq!(s.node.route("Victor"), None);
+    assert!(s.node.lsdb().own().v1_peers().next().is_none());
+}
+
+#[test]
+fn own_messages_never_go_unnumbered_untagged_or_unsealed_through_others() {
+    let mut s = mesh(true);
+    let now = s.now();
+    let body = RawValue::from_string(r#""for D only""#.into()).unwrap();
+    // Routes that no input makes on a secure node (the two tests above), made by hand: a name
+    // announced over A as over a v1 link, and a name described without a signature.
+    s.node.routing.add_via("Victor", LinkId(0)).unwrap();
+    let t = s.node.clock.now();
+    s.node
+        .lsdb
+        .receive_at("A", 1, 5, ["Me", "C", "D"], [], [], t)
+        .unwrap();
+    s.node.lsdb.receive_at("D", 1, 1, ["A"], [], [], t).unwrap();
+    s.node.paths.direct_changed();
+    s.advance(1000);
+    let victor = s.node.route("Victor").expect("the hand-made route");
+    let d = s.node.route("D").expect("the hand-made route");
+    assert!(!victor.confirmed && d.confirmed && d.hops == Some(2));
+    s.events();
+    for to in ["Victor", "D"] {
+        s.node.send_message(to, &body, now).unwrap();
+        assert_eq!(s.sent(0), Vec::<String>::new(), "nothing for {to} leaves");
+        assert_eq!(s.node.queued_for(to), 1, "it waits");
+    }
+    assert!(!keeps_pair_with(&s, "D"));
+    // Without queueing, such a name is unreachable.
+    s.node.opts.queue_messages = false;
+    assert!(matches!(
+        s.node.send_message("Victor", &body, now),
+        Err(SendError::Unreachable { .. })
+    ));
+}
+
+/// The trust list of [`secure`] without `name`, or with `name` under another agent's key.
+fn trust_without(name: &str, rotated_to: Option<&str>) -> Trust {
+    let mut trust = Trust::new();
+    for (n, _) in AGENTS.iter().filter(|(n, _)| *n != name) {
+        trust.insert(n, *id(n).public());
+    }
+    if let Some(other) = rotated_to {
+        trust.insert(name, *id(other).public());
+    }
+    trust
+}
+
+#[test]
+fn a_reload_forgets_what_a_revoked_key_signed_and_its_tags_are_forgeries() {
+    let mut s = mesh(false);
+    // C (behind A) talks with Me: a pair key is made.
+    let good = tag(&pair("C", "Me"), "C", "Me", 1, "1");
+    s.recv(0, &msg("C", "Me", 1, "1", Some(&good)));
+    assert_eq!(handed_over(&mut s), [("C".into(), "1".into())]);
+    assert!(keeps_pair_with(&s, "C"));
+    s.sent(0);
+    let now = s.now();
+    assert_eq!(s.node.set_trust(trust_without("C", None), now).unwrap(), 0);
+    assert!(s.node.lsdb().get("C").is_none(), "forgotten at once");
+    assert!(!keeps_pair_with(&s, "C"));
+    s.advance(1000);
+    assert_eq!(s.node.route("C"), None);
+    assert!(s.events().contains(&lose("C")));
+    // C's genuine tags, through A (which has not reloaded): forgeries now, not unjudgeable.
+    let good = tag(&pair("C", "Me"), "C", "Me", 2, "2");
+    s.recv(0, &msg("C", "Me", 2, "2", Some(&good)));
+    let ack = pair("C", "Me").tag_confirmation("C", "Me", ME_INC, 1);
+    s.recv(
+        0,
+        &format!(
+            r#"{{"c":"ack","f":"C","t":"Me","i":{ME_INC},"s":1,"h":2,"g":"{}"}}"#,
+            b64(&ack)
+        ),
+    );
+    assert_eq!(handed_over(&mut s), []);
+    let stats = s.node.stats();
+    assert_eq!(
+        (
+            stats.forged_messages,
+            stats.forged_confirmations,
+            stats.rejected
+        ),
+        (1, 1, 0)
+    );
+    // What A floods of C from now on is refused too.
+    s.recv(0, &genuine("C", 2, &["A"]));
+    assert_eq!(s.node.stats().forged_descriptions, 1);
+    assert!(s.node.lsdb().get("C").is_none());
+    // The others are untouched.
+    assert_eq!(s.node.route("B").map(|r| r.hops), Some(Some(1)));
+    assert!(s.node.lsdb().get("A").is_some());
+}
+
+#[test]
+fn a_rotation_forgets_the_old_keys_descriptions_and_waits_for_the_new_ones() {
+    let mut s = mesh(false);
+    // C's line now holds another key (D's, standing in for C's new one): what C's old key
+    // signed goes, and C's messages cannot be judged until its new description comes.
+    let now = s.now();
+    s.node
+        .set_trust(trust_without("C", Some("D")), now)
+        .unwrap();
+    assert!(s.node.lsdb().get("C").is_none());
+    let good = tag(&pair("C", "Me"), "C", "Me", 1, "1");
+    s.recv(0, &msg("C", "Me", 1, "1", Some(&good)));
+    assert_eq!(handed_over(&mut s), []);
+    let stats = s.node.stats();
+    assert_eq!((stats.forged_messages, stats.rejected), (0, 1));
+    // C's description under its new key is taken, and its tags with it.
+    s.recv(0, &lsa("C", 2, &["A"], Some(("D", "D"))));
+    assert_eq!(s.node.lsdb().get("C").map(|v| v.seq), Some(2));
+    s.advance(1000);
+    let new = tag(&pair("D", "Me"), "C", "Me", 1, "1");
+    s.recv(0, &msg("C", "Me", 1, "1", Some(&new)));
+    assert_eq!(handed_over(&mut s), [("C".into(), "1".into())]);
+}
+
+#[test]
+fn a_tagged_message_for_another_run_of_its_destination_is_dropped_as_stale() {
+    let mut s = mesh(false);
+    let tagged_for = |run: u64, seq: u64, body: &str| {
+        let t = pair("C", "Me").tag_message(&MessageFields {
+            from: "C",
+            to: "Me",
+            inc: 1,
+            seq,
+            base: 1,
+            to_inc: run,
+            sealed: false,
+            body,
+        });
+        msg("C", "Me", seq, body, Some(&b64(&t)))
+            .replace(&format!(r#""d":{ME_INC}"#), &format!(r#""d":{run}"#))
+    };
+    // Kept by a relay from an earlier run of Me (incarnation 6), and replayed: genuine, but
+    // not for this run. Nothing is handed over or confirmed, and the stream is untouched.
+    s.recv(0, &tagged_for(ME_INC - 1, 1, "1"));
+    s.recv(0, &tagged_for(ME_INC + 1, 1, "1"));
+    assert_eq!(handed_over(&mut s), []);
+    assert_eq!(s.sent(0), Vec::<String>::new(), "nothing confirmed");
+    let stats = s.node.stats();
+    assert_eq!((stats.forged_messages, stats.rejected), (0, 2));
+    // The run is covered by the tag: another value under the same tag is a forgery, and so
+    // is a tag without a run.
+    let moved = tagged_for(ME_INC - 1, 1, "1").replace(
+        &format!(r#""d":{}"#, ME_INC - 1),
+        &format!(r#""d":{ME_INC}"#),
+    );
+    s.recv(0, &moved);
+    let bare = tagged_for(ME_INC, 1, "1").replace(&format!(r#","d":{ME_INC}"#), "");
+    s.recv(0, &bare);
+    assert_eq!(handed_over(&mut s), []);
+    assert_eq!(s.node.stats().forged_messages, 2);
+    // For this run, it is handed over.
+    s.recv(0, &tagged_for(ME_INC, 1, "1"));
+    assert_eq!(handed_over(&mut s), [("C".into(), "1".into())]);
+}
+
+#[test]
+fn a_resend_names_the_run_of_its_destination_it_knows_then() {
+    let mut s = mesh(false);
+    let now = s.now();
+    let body = RawValue::from_string("1".into()).unwrap();
+    s.node.send_message("C", &body, now).unwrap();
+    let run_of = |frames: Vec<String>| -> Vec<Option<u64>> {
+        frames
+            .iter()
+            .map(|f| match crate::wire::parse(f.as_bytes(), 10) {
+                Ok(crate::wire::Wire::Msg(m)) => m.to_inc,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(run_of(s.sent(0)), [Some(1)]);
+    // C restarted, in incarnation 2; its confirmation never came. The resend is for that run.
+    s.recv(
+        0,
+        &lsa_lists("C", (2, 1), [&["A"], &[], &[]], Some(("C", "C"))),
+    );
+    s.sent(1);
+    let mut resent = Vec::new();
+    for _ in 0..100 {
+        s.advance(100);
+        resent = s.sent(0);
+        if !resent.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(run_of(resent), [Some(2)]);
 }
