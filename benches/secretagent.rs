@@ -8,6 +8,8 @@
 //! BENCH_RUNS=9 cargo bench          # more runs per figure
 //! cargo bench -- latency failover   # only benchmarks whose id contains one of the words
 //! cargo bench -- --list             # the benchmark ids
+//! cargo bench --features secure     # and secure links beside plain ones (`groups::secure`)
+//! cargo bench --bench secretagent --features secure -- secure   # the secure rows alone
 //! ```
 //!
 //! (`cargo bench --bench secretagent` does the same without first listing the library's unit
@@ -23,7 +25,9 @@
 //! if the parent disappears. Everything runs on loopback, on ports the system picks.
 //!
 //! Layout: `support/` (allocator, child processes, configuration, in-process agents, the
-//! message, the table), `roles/` (what child processes do), `groups/` (the benchmarks).
+//! message, the table, secure agents' keys), `roles/` (what child processes do), `groups/`
+//! (the benchmarks). Without the `secure` feature, the secure benchmarks are listed in the
+//! table as not run.
 
 mod groups;
 mod roles;
