@@ -184,7 +184,7 @@ impl Node {
     /// Arms the timer by which the exchange over `link`, whose hello just came, counts as
     /// complete.
     pub(super) fn arm_sync(&mut self, link: LinkId, serial: u64) {
-        let by = self.clock.now() + ms(self.opts.hello_timeout);
+        let by = self.clock.now().saturating_add(ms(self.opts.hello_timeout));
         self.timers.insert(by, Timer::Sync { link, serial });
     }
 

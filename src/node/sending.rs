@@ -324,7 +324,7 @@ impl Node {
         // for: it finds a newer outbox, or none, and is ignored.
         let linger = ob
             .timer_at
-            .is_some_and(|at| at <= self.clock.now() + MAX_RTO);
+            .is_some_and(|at| at <= self.clock.now().saturating_add(MAX_RTO));
         if ob.is_empty() && !linger {
             self.outboxes.slab.remove(slot);
             self.outboxes.by_name.remove(to);

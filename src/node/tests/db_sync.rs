@@ -200,3 +200,19 @@ fn a_peer_holding_an_older_version_of_this_agents_description_gets_the_one_held(
     let mine = format!(r#"{{"c":"lsa","o":"Me","i":{inc},"s":{seq},"n":[]"#);
     assert!(sent.iter().any(|f| f.starts_with(&mine)), "{sent:?}");
 }
+
+#[test]
+fn the_largest_hello_timeout_arms_the_exchange_timer_at_any_time() {
+    // The exchange's timer is set hello_timeout after the hello: with Duration::MAX it must
+    // saturate, whenever the hello comes (not only at tick 0).
+    let opts = Options {
+        hello_timeout: Duration::MAX,
+        ..Options::default()
+    };
+    let mut s = Script::with("Me", opts);
+    s.advance(5);
+    hello_v2(&mut s, 0, "A");
+    s.advance(1000);
+    assert!(s.node.has_link(LinkId(0)));
+    assert!(s.events().contains(&meet("A")));
+}
