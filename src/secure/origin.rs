@@ -65,7 +65,7 @@ pub type Tag = [u8; 16];
 
 /// A key shared by exactly two agents, for tags that relays cannot forge, and the key it
 /// seals bodies with. The keys are wiped when dropped; the MAC states kept ready for each kind
-/// of tag (see [`Prefixed`]) are not, since blake2 offers no way to, as no MAC state it makes
+/// of tag are not, since blake2 offers no way to, as no MAC state it makes
 /// on the stack is.
 #[derive(Clone)]
 pub struct PairKey {
