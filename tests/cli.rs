@@ -2,70 +2,24 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc::channel;
+use std::process::{Command, Output};
+
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use secretagent::{Agent, Event, LinkDownReason, Options};
 use serde_json::{Value, json};
-use support::{LIMIT, Proc};
+use support::{LIMIT, Proc, text};
 
 /// Runs the binary with `args` and no stdin to the end, within the test's time limit: for the
 /// runs that must not start an agent at all.
 fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secretagent"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start secretagent");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let _ = stdout.read_to_end(&mut out);
-        let _ = stderr.read_to_end(&mut err);
-        let _ = tx.send((out, err));
-    });
-    let Ok((stdout, stderr)) = rx.recv_timeout(LIMIT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("secretagent {args:?} still running after {LIMIT:?}");
-    };
-    let status = child.wait().expect("wait");
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
-}
-
-/// Starts an agent with exactly `args` (the name wherever they put it).
-fn spawn_args(label: &str, args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secretagent"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start secretagent");
-    let stdin = child.stdin.take();
-    let out = support::lines::Lines::new(child.stdout.take().expect("stdout"));
-    Proc {
-        child,
-        stdin,
-        out,
-        name: label.to_owned(),
-    }
+    support::output(
+        Command::new(env!("CARGO_BIN_EXE_secretagent")).args(args),
+        LIMIT,
+    )
 }
 
 /// Waits (bounded) for the process to exit after its stdout closes; returns its status.
@@ -345,7 +299,7 @@ fn a_name_beginning_with_a_dash_is_refused_unless_after_double_dash() {
         "{err}"
     );
 
-    let mut a = spawn_args("-v", &["--listen", "127.0.0.1:0", "--", "-v"]);
+    let mut a = Proc::with_args("-v", &["--listen", "127.0.0.1:0", "--", "-v"]);
     a.wait("listening", |v| v["event"] == "listening");
     a.cmd(r#"{"cmd":"send","to":"-v","msg":"to myself"}"#);
     let m = a.wait("message", |v| v["event"] == "message");
@@ -354,14 +308,14 @@ fn a_name_beginning_with_a_dash_is_refused_unless_after_double_dash() {
 
 #[test]
 fn flags_take_their_value_after_an_equals_sign() {
-    let mut a = spawn_args(
+    let mut a = Proc::with_args(
         "Alpha",
         &["--listen=127.0.0.1:0", "Alpha", "--ping-after=100"],
     );
     let l = a.wait("listening", |v| v["event"] == "listening");
     let addr = l["addr"].as_str().unwrap();
     let connect = format!("--connect={addr}");
-    let mut b = spawn_args("Bravo", &[&connect, "Bravo"]);
+    let mut b = Proc::with_args("Bravo", &[&connect, "Bravo"]);
     let c = b.wait("connecting", |v| v["event"] == "connecting");
     assert_eq!(c["addr"], addr);
     b.met("Alpha");

@@ -4,17 +4,15 @@
 
 mod support;
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
-use std::time::Duration;
 
 use secretagent::secure::{Psk, Trust};
 use serde_json::{Value, json};
-use support::{LIMIT, Proc};
+use support::{LIMIT, Proc, output, text};
 
 /// A directory of its own for each test, under cargo's scratch space, removed at the end.
 struct Dir(PathBuf);
@@ -52,40 +50,6 @@ impl Drop for Dir {
 fn run(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretagent"));
     output(cmd.args(args), LIMIT)
-}
-
-/// Runs `cmd` with no stdin to the end, within `limit`.
-fn output(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the command");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let _ = stdout.read_to_end(&mut out);
-        let _ = stderr.read_to_end(&mut err);
-        let _ = tx.send((out, err));
-    });
-    let Ok((stdout, stderr)) = rx.recv_timeout(limit) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{cmd:?} still running after {limit:?}");
-    };
-    let status = child.wait().expect("wait");
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
 }
 
 /// `keygen --dir DIR NAME`, which must succeed; returns its trust file line.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use secretagent::secure::{Csprng, Identity, Psk, SecureConfig, SecureError, Session, Trust};
 use secretagent::{Agent, Event, LinkDownReason, Options};
 use serde_json::json;
+use support::codec::base64;
 use support::{Cluster, LIMIT, codec, fast};
 
 const AMES: u8 = 1;
@@ -946,28 +947,6 @@ fn a_secure_agent_shutting_down_delivers_everything_and_closes_cleanly() {
     assert_eq!(reason, Some(LinkDownReason::PeerClosed), "\n{}", c.dump());
 }
 
-/// Standard base64, padded: how the wire spells keys, signatures and tags.
-fn encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 /// The incarnation in the first description of `origin` among `frames`.
 fn incarnation_of(frames: &VecDeque<String>, origin: &str) -> Option<u64> {
     frames.iter().find_map(|f| {
@@ -1008,8 +987,8 @@ fn a_trusted_member_forging_others_changes_nothing_and_every_forgery_is_counted(
     signed_description(&mut signed, "W", top, top, [&mut n, &mut p, &mut x]);
     let by_spy = format!(
         r#"{{"c":"lsa","o":"W","i":{top},"s":{top},{lists},"k":"{}","g":"{}"}}"#,
-        encode(&identity(SPY).public().to_bytes()),
-        encode(&identity(SPY).sign(&signed))
+        base64(&identity(SPY).public().to_bytes()),
+        base64(&identity(SPY).sign(&signed))
     );
     // A numbered message in W's name, untagged and tagged with the spy's own key for V.
     let body = r#""forged""#;
@@ -1027,7 +1006,7 @@ fn a_trusted_member_forging_others_changes_nothing_and_every_forgery_is_counted(
         sealed: false,
         body,
     });
-    let tagged = msg(&format!(r#","d":{inc_v},"g":"{}""#, encode(&wrong_tag)));
+    let tagged = msg(&format!(r#","d":{inc_v},"g":"{}""#, base64(&wrong_tag)));
     // W confirming everything V ever sends it.
     let ack = format!(r#"{{"c":"ack","f":"W","t":"V","i":{inc_v},"s":{top},"h":2}}"#);
     // Then a message of the spy's own, which V takes: the forgeries before it were read.

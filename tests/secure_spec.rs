@@ -6,7 +6,11 @@
 //! are checked here, and must appear in the README as written.
 #![cfg(feature = "secure")]
 
+mod support;
+
 use std::sync::Arc;
+
+use support::codec::base64;
 
 use blake2::digest::consts::{U16, U32};
 use blake2::digest::{KeyInit, Mac};
@@ -47,27 +51,6 @@ fn ed_public(seed: [u8; 32]) -> [u8; 32] {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63])
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 /// The crate's configuration for an agent of `seed`, trusting Ames and Rosenberg.

@@ -241,20 +241,25 @@ impl Node {
         if !self.dialler.is_connecting(connect) {
             return;
         }
-        let retry_in = if self.opts.auto_reconnect {
-            let wait = self
-                .dialler
-                .schedule(connect, t, Retry::Failed, &mut self.timers);
-            Some(Duration::from_millis(wait))
-        } else {
-            self.dialler.stop(connect);
-            None
-        };
+        let retry_in = self.retry_after_failure(connect, t);
         self.events.push_back(Event::ConnectFailed {
             connect,
             error,
             retry_in,
         });
+    }
+
+    /// Dial `connect` failed at tick `t`: the wait before it is tried again after the
+    /// back-off, or none (it stops) if reconnecting is off.
+    fn retry_after_failure(&mut self, connect: ConnectId, t: u64) -> Option<Duration> {
+        if !self.opts.auto_reconnect {
+            self.dialler.stop(connect);
+            return None;
+        }
+        let wait = self
+            .dialler
+            .schedule(connect, t, Retry::Failed, &mut self.timers);
+        Some(Duration::from_millis(wait))
     }
 
     /// Dial `connect` reached this agent itself (its caller saw the connection arrive): it
@@ -293,15 +298,7 @@ impl Node {
         if !self.dialler.is_linked(connect, link) {
             return None;
         }
-        let retry_in = if self.opts.auto_reconnect {
-            let wait = self
-                .dialler
-                .schedule(connect, t, Retry::Failed, &mut self.timers);
-            Some(Duration::from_millis(wait))
-        } else {
-            self.dialler.stop(connect);
-            None
-        };
+        let retry_in = self.retry_after_failure(connect, t);
         let error = |reason: &LinkDownReason| {
             if reason.is_error() {
                 format!("the link failed before its hello: {reason}")

@@ -1,6 +1,29 @@
-//! The wire's framing, as a test peer needs it: a 4-byte big-endian length, then the payload.
-//! Written here rather than borrowed from the crate, so that a raw peer checks the agent's
-//! framing against an independent reading of it.
+//! The wire's framing, as a test peer needs it: a 4-byte big-endian length, then the payload;
+//! and standard base64, as secure frames spell keys, signatures and tags. Written here rather
+//! than borrowed from the crate, so that a raw peer checks the agent against an independent
+//! reading of the format.
+
+/// Standard base64 (RFC 4648 alphabet), padded with `=`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
 
 /// Appends `payload` as one frame.
 pub fn encode(out: &mut Vec<u8>, payload: &[u8]) {

@@ -478,6 +478,43 @@ impl Raw {
     }
 }
 
+/// Runs `cmd` with no stdin to the end, within `limit`: its status and all it wrote.
+pub fn output(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let _ = stdout.read_to_end(&mut out);
+        let _ = stderr.read_to_end(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let Ok((stdout, stderr)) = rx.recv_timeout(limit) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} still running after {limit:?}");
+    };
+    let status = child.wait().expect("wait");
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// What a process wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
+}
+
 /// A `secretagent` process: stdin for commands, stdout read line by line. Killed on drop.
 pub struct Proc {
     pub child: std::process::Child,
@@ -488,9 +525,16 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
+        let mut all = vec![name];
+        all.extend_from_slice(args);
+        Proc::with_args(name, &all)
+    }
+
+    /// Starts an agent with exactly `args` (its name wherever they put it), called `label` in
+    /// failures.
+    pub fn with_args(label: &str, args: &[&str]) -> Proc {
         use std::process::{Command, Stdio};
         let mut child = Command::new(env!("CARGO_BIN_EXE_secretagent"))
-            .arg(name)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -503,7 +547,7 @@ impl Proc {
             child,
             stdin,
             out,
-            name: name.to_owned(),
+            name: label.to_owned(),
         }
     }
 
