@@ -15,12 +15,13 @@
 //! One small message each way is four such operations per round trip, which showed in
 //! latency. For long inputs its SIMD ChaCha20 and Poly1305 win by about three to one per byte.
 //!
-//! So on those builds, inputs up to [`short::SHORT`] bytes go through `orion` (pure Rust, no
-//! `unsafe`, Poly1305 on fiat-crypto's verified field arithmetic, no run-time dispatch), and
-//! longer ones through RustCrypto. Both compute exactly RFC 8439, so the choice never shows
-//! on the wire: the tests seal with each and open with the other, at every length around the
-//! threshold. Elsewhere (other architectures, or `-C target-feature=+avx2`), RustCrypto's
-//! backends have no such set-up cost and do everything; orion is not even built.
+//! So on those builds, inputs up to [`short::SHORT`] bytes go through `orion` (pure Rust,
+//! itself free of `unsafe`, Poly1305 on fiat-crypto's verified field arithmetic, no run-time
+//! dispatch), and longer ones through RustCrypto. Both compute exactly RFC 8439, so the
+//! choice never shows on the wire: the tests seal with each and open with the other, at
+//! every length around the threshold. Elsewhere, RustCrypto's backends have no such set-up
+//! cost and do everything: on other architectures orion is not built, and with
+//! `-C target-feature=+avx2` it is not used.
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
