@@ -182,7 +182,7 @@ impl CoreRun {
         }
         match op % 12 {
             0 | 1 if !self.up[link.0] => {
-                let origin = if op % 12 == 0 {
+                let origin = if op.is_multiple_of(12) {
                     LinkOrigin::Accepted
                 } else {
                     let c = node.connect();
@@ -284,7 +284,7 @@ fn well_formed(name: &str, n: u64) -> String {
             r#"{{"c":"sum","d":[["{name}",{},{n}],["Me",0,{}]],"e":{}}}"#,
             n % 3,
             n % 4,
-            n % 2 == 0
+            n.is_multiple_of(2)
         ),
         _ => r#"{"c":"ping"}"#.to_owned(),
     }

@@ -23,6 +23,7 @@
 //! | `origin.rs` | [`PairKey`]: end-to-end tags and sealed bodies between origin and destination; the bytes of a description that its origin signs ([`signed_description`]) |
 //! | `rng.rs` | [`Csprng`] |
 //! | `resolver.rs` | what snow computes with: its primitives, the caller's randomness |
+//! | `cipher.rs` | ChaChaPoly for snow, from one of two implementations picked by length |
 //! | `text.rs` | base64 and the quoting of names |
 //! | `error.rs` | [`SecureError`], [`FileError`] |
 //!
@@ -144,6 +145,7 @@
 //! allocated by a length a peer claims. After a record cut by a read boundary is consumed,
 //! its buffer is freed: an idle established session keeps no record buffer.
 
+mod cipher;
 mod error;
 mod framing;
 mod keys;

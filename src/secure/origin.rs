@@ -39,11 +39,10 @@
 use blake2::digest::consts::{U16, U32};
 use blake2::digest::{KeyInit, Mac};
 use blake2::{Blake2s256, Blake2sMac, Digest};
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 use super::SecureError;
+use super::cipher::{self, Nonce};
 use super::keys::{Identity, PublicKey};
 
 const LABEL: &[u8] = b"secretagent end-to-end key v1\0";
@@ -235,13 +234,8 @@ impl PairKey {
         out.extend_from_slice(nonce);
         let start = out.len();
         out.extend_from_slice(body);
-        let cipher = XChaCha20Poly1305::new(&(*self.seal).into());
-        // Encryption in place fails only for a message over 256 GiB.
-        if let Ok(tag) =
-            cipher.encrypt_in_place_detached(XNonce::from_slice(nonce), &ad, &mut out[start..])
-        {
-            out.extend_from_slice(&tag);
-        }
+        let tag = cipher::seal(&self.seal, Nonce::Extended(*nonce), &ad, &mut out[start..]);
+        out.extend_from_slice(&tag);
     }
 
     /// Opens a sealed body in place: `sealed` holds `nonce || ciphertext || tag` and, when it
@@ -257,14 +251,8 @@ impl PairKey {
         tag.copy_from_slice(&sealed[tag_at..]);
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[..NONCE_LEN]);
-        let cipher = XChaCha20Poly1305::new(&(*self.seal).into());
-        let opened = cipher.decrypt_in_place_detached(
-            XNonce::from_slice(&nonce),
-            &ad,
-            &mut sealed[NONCE_LEN..tag_at],
-            chacha20poly1305::Tag::from_slice(&tag),
-        );
-        if opened.is_err() {
+        let body = &mut sealed[NONCE_LEN..tag_at];
+        if !cipher::open(&self.seal, Nonce::Extended(nonce), &ad, body, &tag) {
             return false;
         }
         sealed.truncate(tag_at);

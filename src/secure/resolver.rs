@@ -1,6 +1,7 @@
-//! The primitives handed to snow: its own defaults (ChaChaPoly, BLAKE2s), except that random
-//! bytes come from the caller's [`Csprng`], and that the X25519 keys reuse the public half of
-//! the agent's static key instead of recomputing it for every handshake.
+//! The primitives handed to snow: its own default hash (BLAKE2s), except that random bytes
+//! come from the caller's [`Csprng`], that the X25519 keys reuse the public half of the
+//! agent's static key instead of recomputing it for every handshake, and that ChaChaPoly is
+//! `cipher.rs`'s (the same standard, faster on short records).
 //!
 //! This module owns that glue and nothing else: the curve arithmetic is curve25519-dalek's,
 //! called exactly as snow's default resolver calls it. Knowing the static public key saves a
@@ -16,6 +17,7 @@ use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 use zeroize::Zeroizing;
 
+use super::cipher::ChaChaPoly;
 use super::{Csprng, SecureConfig};
 
 /// The resolver for one handshake.
@@ -58,7 +60,10 @@ impl CryptoResolver for Resolver {
     }
 
     fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
-        self.default.resolve_cipher(choice)
+        match choice {
+            CipherChoice::ChaChaPoly => Some(Box::<ChaChaPoly>::default()),
+            _ => None,
+        }
     }
 }
 

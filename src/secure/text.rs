@@ -56,7 +56,7 @@ pub(crate) fn encode_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> &'o str {
 pub(crate) fn decode_into(text: &str, out: &mut Vec<u8>) -> Result<(), &'static str> {
     out.clear();
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err("is not a whole number of base64 quads");
     }
     out.reserve(bytes.len() / 4 * 3);

@@ -48,7 +48,7 @@ fn the_same_seed_replays_byte_for_byte() {
 /// The seeds of the 200 that run in secure mode with a forging member: every fifth.
 #[cfg(feature = "secure")]
 fn secure_share(seed: u64) -> bool {
-    seed % 5 == 0
+    seed.is_multiple_of(5)
 }
 
 /// A run of seed `seed` on secure links with a forging member (plain when not `secure`).
