@@ -333,21 +333,63 @@ pub fn split_flag(arg: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The value of `flag`: `inline` (after `=`) or the next argument, which must not be an
-/// option. `what` names the value in errors.
-pub fn flag_value(
-    flag: &str,
-    what: &str,
-    inline: Option<&str>,
-    args: &mut impl Iterator<Item = OsString>,
-) -> Result<String, String> {
-    if let Some(v) = inline {
-        return Ok(v.to_owned());
+/// One argument of a command line.
+pub enum Arg {
+    /// Not an option: a name (anything after `--` is one).
+    Name(String),
+    /// An option as written: `-h`, `--flag` or `--flag=VALUE` (see [`split_flag`]).
+    Option(String),
+}
+
+/// Walks the arguments of a command line (the agent's or `keygen`'s): UTF-8 only, `--` ends
+/// the options, and an option's value is the next argument unless written inline.
+pub struct Walker<I> {
+    args: I,
+    only_names: bool,
+}
+
+impl<I: Iterator<Item = OsString>> Walker<I> {
+    /// Walks `args`, which come after the program's name (and after `keygen`).
+    pub fn new(args: I) -> Walker<I> {
+        Walker {
+            args,
+            only_names: false,
+        }
     }
-    match args.next().map(utf8).transpose()? {
-        Some(v) if !v.starts_with("--") => Ok(v),
-        Some(v) => Err(format!("{flag} needs a value ({what}), not the option {v}")),
-        None => Err(format!("{flag} needs a value ({what})")),
+
+    /// The next argument, `None` past the last. The first `--` is not returned: it makes every
+    /// argument after it a name.
+    pub fn next_arg(&mut self) -> Result<Option<Arg>, String> {
+        for arg in self.args.by_ref() {
+            let arg = utf8(arg)?;
+            if self.only_names || !arg.starts_with('-') {
+                return Ok(Some(Arg::Name(arg)));
+            }
+            if arg == "--" {
+                self.only_names = true;
+                continue;
+            }
+            return Ok(Some(Arg::Option(arg)));
+        }
+        Ok(None)
+    }
+
+    /// The value of `flag`: `inline` (after `=`) or the next argument, which must not be an
+    /// option. `what` names the value in errors.
+    pub fn value(
+        &mut self,
+        flag: &str,
+        what: &str,
+        inline: Option<&str>,
+    ) -> Result<String, String> {
+        if let Some(v) = inline {
+            return Ok(v.to_owned());
+        }
+        match self.args.next().map(utf8).transpose()? {
+            Some(v) if !v.starts_with("--") => Ok(v),
+            Some(v) => Err(format!("{flag} needs a value ({what}), not the option {v}")),
+            None => Err(format!("{flag} needs a value ({what})")),
+        }
     }
 }
 
@@ -360,24 +402,22 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, St
     }
     let mut config = Config::default();
     let mut name = None;
-    let mut only_names = false;
-    while let Some(arg) = args.next() {
-        let arg = utf8(arg)?;
-        if only_names || !arg.starts_with('-') {
-            if name.is_some() {
+    let mut args = Walker::new(args);
+    while let Some(arg) = args.next_arg()? {
+        let arg = match arg {
+            Arg::Name(arg) if name.is_some() => {
                 return Err(format!(
                     "unexpected argument \"{arg}\" (the NAME is given once)"
                 ));
             }
-            name = Some(arg);
-            continue;
-        }
-        let (flag, inline) = split_flag(&arg);
-        let special = match flag {
-            "--" if inline.is_none() => {
-                only_names = true;
+            Arg::Name(arg) => {
+                name = Some(arg);
                 continue;
             }
+            Arg::Option(arg) => arg,
+        };
+        let (flag, inline) = split_flag(&arg);
+        let special = match flag {
             "-h" | "--help" => Some(Parsed::Help),
             "-V" | "--version" => Some(Parsed::Version),
             _ => None,
@@ -396,7 +436,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, St
         let value = match (f.value, inline) {
             ("", None) => String::new(),
             ("", Some(_)) => return Err(format!("{flag} takes no value")),
-            (what, inline) => flag_value(flag, what, inline, &mut args)?,
+            (what, inline) => args.value(flag, what, inline)?,
         };
         (f.set)(&mut config, &value).map_err(|e| format!("{flag} {e}"))?;
     }
@@ -573,11 +613,25 @@ pub fn option_line(s: &mut String, left: &str, text: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<Parsed, String> {
+    /// `s`, split at whitespace, as the arguments after the program's name.
+    pub(crate) fn parse(s: &str) -> Result<Parsed, String> {
         parse_args(s.split_whitespace().map(OsString::from))
+    }
+
+    /// Every command line of `cases` is refused, with an error that contains its text.
+    pub(crate) fn assert_refused<S: AsRef<str>>(
+        cases: impl IntoIterator<Item = (S, &'static str)>,
+    ) {
+        for (bad, says) in cases {
+            let bad = bad.as_ref();
+            let e = parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {bad}"));
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     fn run(s: &str) -> Config {
@@ -666,7 +720,7 @@ mod tests {
 
     #[test]
     fn refuses_what_it_does_not_understand() {
-        for (bad, says) in [
+        assert_refused([
             ("", "NAME is missing"),
             ("--listen", "--listen needs a value (ADDR)"),
             ("W --listen --no-queue", "not the option --no-queue"),
@@ -700,12 +754,7 @@ mod tests {
                 "Wolf --reconnect-max -1",
                 "--reconnect-max takes milliseconds",
             ),
-        ] {
-            let e = parse(bad)
-                .err()
-                .unwrap_or_else(|| panic!("accepted: {bad}"));
-            assert!(e.contains(says), "{bad}: {e}");
-        }
+        ]);
     }
 
     #[test]

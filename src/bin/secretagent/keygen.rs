@@ -25,7 +25,7 @@ mod with_feature {
 
     use secretagent::secure::{Csprng, Psk, key_path, keygen};
 
-    use crate::args::{Parsed, flag_value, split_flag, utf8};
+    use crate::args::{Arg, Parsed, Walker, split_flag};
 
     /// What `secretagent keygen` makes.
     #[derive(Debug, PartialEq)]
@@ -44,32 +44,30 @@ mod with_feature {
         "keygen needs the agent's NAME (keygen NAME), or --psk FILE for a pre-shared key";
 
     /// Reads the arguments after `keygen`.
-    pub fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
+    pub fn parse(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
         let (mut name, mut dir, mut psk) = (None, None, None);
-        let mut only_names = false;
-        while let Some(arg) = args.next() {
-            let arg = utf8(arg)?;
-            if only_names || !arg.starts_with('-') {
-                if name.is_some() {
+        let mut args = Walker::new(args);
+        while let Some(arg) = args.next_arg()? {
+            let arg = match arg {
+                Arg::Name(arg) if name.is_some() => {
                     return Err(format!(
                         "unexpected argument \"{arg}\" (keygen makes one key at a time)"
                     ));
                 }
-                name = Some(arg);
-                continue;
-            }
-            let (flag, inline) = split_flag(&arg);
-            let (slot, what) = match flag {
-                "--" if inline.is_none() => {
-                    only_names = true;
+                Arg::Name(arg) => {
+                    name = Some(arg);
                     continue;
                 }
+                Arg::Option(arg) => arg,
+            };
+            let (flag, inline) = split_flag(&arg);
+            let (slot, what) = match flag {
                 "-h" | "--help" if inline.is_none() => return Ok(Parsed::Help),
                 "--dir" => (&mut dir, "DIR"),
                 "--psk" => (&mut psk, "FILE"),
                 _ => return Err(unknown(flag)),
             };
-            let value = flag_value(flag, what, inline, &mut args)?;
+            let value = args.value(flag, what, inline)?;
             if slot.replace(PathBuf::from(value)).is_some() {
                 return Err(format!("keygen {flag} is given once"));
             }
@@ -191,7 +189,7 @@ mod tests {
 
     #[test]
     fn keygen_refuses_what_it_cannot_do() {
-        for (bad, says) in [
+        let cases = [
             ("", "keygen needs the agent's NAME"),
             (
                 "Ames Wolf",
@@ -208,11 +206,10 @@ mod tests {
                 "keygen: agent name \"a/b\": cannot be used as a file name",
             ),
             ("..", "cannot be used as a file name"),
-        ] {
-            let e = parse(bad)
-                .err()
-                .unwrap_or_else(|| panic!("accepted: {bad}"));
-            assert!(e.contains(says), "{bad}: {e}");
-        }
+        ];
+        // After the word that makes it keygen's.
+        crate::args::tests::assert_refused(
+            cases.map(|(bad, says)| (format!("keygen {bad}"), says)),
+        );
     }
 }
