@@ -247,10 +247,16 @@ fn hello(name: &str) -> String {
 /// A client with key `seed` that completed its handshake and says hello as `name` (the
 /// hello written, its answer not awaited).
 fn authenticated(c: &mut Cluster, addr: SocketAddr, seed: u8, name: &str) -> Client {
+    saying(c, addr, seed, &hello(name))
+}
+
+/// A client with key `seed` that completed its handshake and wrote `first_frame` (a hello of
+/// its own making), its answer not awaited.
+fn saying(c: &mut Cluster, addr: SocketAddr, seed: u8, first_frame: &str) -> Client {
     let (mut client, first) = Client::dial(addr, config(seed, everyone(), None), seed);
     assert!(client.write(c, &first));
     let mut last = client.established(c);
-    last.extend(client.seal(&hello(name)));
+    last.extend(client.seal(first_frame));
     assert!(client.write(c, &last), "closed\n{}", c.dump());
     client
 }
@@ -497,11 +503,8 @@ fn a_trusted_key_saying_hello_in_version_1_is_refused() {
     // Version 1 would let the member present names behind it, to which no route is confirmed:
     // what went there would travel unnumbered, untagged and unsealed.
     let mut t = Victim::new(fast());
-    let (mut client, first) = Client::dial(t.addr, config(SPY, everyone(), None), SPY);
-    assert!(client.write(&mut t.c, &first));
-    let mut last = client.established(&mut t.c);
-    last.extend(client.seal(r#"{"c":"hi!","mynameis":"Spy","iknow":["Victor"]}"#));
-    assert!(client.write(&mut t.c, &last), "closed\n{}", t.c.dump());
+    let v1_hello = r#"{"c":"hi!","mynameis":"Spy","iknow":["Victor"]}"#;
+    let mut client = saying(&mut t.c, t.addr, SPY, v1_hello);
     client.wait_closed(&mut t.c);
     let reason = t.refused();
     assert_eq!(

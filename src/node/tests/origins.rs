@@ -294,14 +294,28 @@ fn msg(from: &str, to: &str, seq: u64, body: &str, tag: Option<&str>) -> String 
 
 /// The tag `key` gives a numbered message of `from`'s incarnation 1, for Me's run.
 fn tag(key: &PairKey, from: &str, to: &str, seq: u64, body: &str) -> String {
+    tag_for_run(key, from, to, seq, body, ME_INC, false)
+}
+
+/// The tag `key` gives a numbered message of `from`'s incarnation 1 (base 1) for run `to_inc`
+/// of `to`, whose body is sealed or not.
+fn tag_for_run(
+    key: &PairKey,
+    from: &str,
+    to: &str,
+    seq: u64,
+    body: &str,
+    to_inc: u64,
+    sealed: bool,
+) -> String {
     b64(&key.tag_message(&MessageFields {
         from,
         to,
         inc: 1,
         seq,
         base: 1,
-        to_inc: ME_INC,
-        sealed: false,
+        to_inc,
+        sealed,
         body,
     }))
 }
@@ -502,19 +516,9 @@ fn sealed_bodies_round_trip_and_a_relay_cannot_read_them() {
             sealed[NONCE_LEN] ^= 1;
         }
         let body = format!(r#""{}""#, b64(&sealed));
-        let t = pair("C", "Me").tag_message(&MessageFields {
-            from: "C",
-            to: "Me",
-            inc: 1,
-            seq,
-            base: 1,
-            to_inc: ME_INC,
-            sealed: true,
-            body: &body,
-        });
+        let t = tag_for_run(&pair("C", "Me"), "C", "Me", seq, &body, ME_INC, true);
         format!(
-            r#"{{"c":"msg","f":"C","t":"Me","m":{body},"h":2,"i":1,"s":{seq},"b":1,"d":{ME_INC},"e":true,"g":"{}"}}"#,
-            b64(&t)
+            r#"{{"c":"msg","f":"C","t":"Me","m":{body},"h":2,"i":1,"s":{seq},"b":1,"d":{ME_INC},"e":true,"g":"{t}"}}"#
         )
     };
     s.recv(0, &seal(1, true));
@@ -747,17 +751,8 @@ fn a_rotation_forgets_the_old_keys_descriptions_and_waits_for_the_new_ones() {
 fn a_tagged_message_for_another_run_of_its_destination_is_dropped_as_stale() {
     let mut s = mesh(false);
     let tagged_for = |run: u64, seq: u64, body: &str| {
-        let t = pair("C", "Me").tag_message(&MessageFields {
-            from: "C",
-            to: "Me",
-            inc: 1,
-            seq,
-            base: 1,
-            to_inc: run,
-            sealed: false,
-            body,
-        });
-        msg("C", "Me", seq, body, Some(&b64(&t)))
+        let t = tag_for_run(&pair("C", "Me"), "C", "Me", seq, body, run, false);
+        msg("C", "Me", seq, body, Some(&t))
             .replace(&format!(r#""d":{ME_INC}"#), &format!(r#""d":{run}"#))
     };
     // Kept by a relay from an earlier run of Me (incarnation 6), and replayed: genuine, but
